@@ -1,0 +1,10 @@
+module github.com/flusso-go/flusso/pkg
+
+go 1.26
+
+require (
+	github.com/agnivade/levenshtein v1.2.2 // indirect
+	github.com/goccy/go-yaml v1.19.2 // indirect
+	github.com/pelletier/go-toml/v2 v2.4.3 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
+)
