@@ -121,6 +121,10 @@ var metadataFields = []string{"_id", "_index", "_source", "_routing", "_field_na
 
 func (r *yreader) field(n *yaml.Node, parent string, index int, level fieldLevel) *Field {
 	at := fmt.Sprintf("%s.fields[%d]", parent, index)
+	defer r.leave()
+	if !r.enter(n, at) {
+		return nil
+	}
 	ps, ok := r.pairs(n, at, "a field")
 	if !ok {
 		return nil

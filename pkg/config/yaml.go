@@ -17,13 +17,34 @@ import (
 // line and column; its syntax errors carry only a line (often the wrong one),
 // so when it rejects a file the goccy parser is asked for the exact place.
 
-// maxYAMLNodes bounds alias expansion ("billion laughs").
-const maxYAMLNodes = 200_000
+// maxYAMLNodes bounds alias expansion ("billion laughs") and maxYAMLDepth
+// the nesting, which an alias referring to its own ancestor makes endless.
+const (
+	maxYAMLNodes = 100_000
+	maxYAMLDepth = 64
+)
 
 type yreader struct {
 	c      collector
 	budget int
+	depth  int
+	deep   bool // the depth error was reported
 }
+
+// enter descends one level; false means too deep, and the caller stops.
+func (r *yreader) enter(n *yaml.Node, path string) bool {
+	r.depth++
+	if r.depth > maxYAMLDepth {
+		if !r.deep {
+			r.deep = true
+			r.c.errorf(r.pos(n), path, "nested more than %d levels deep (an alias inside the node it names?)", maxYAMLDepth)
+		}
+		return false
+	}
+	return true
+}
+
+func (r *yreader) leave() { r.depth-- }
 
 type pair struct {
 	key *yaml.Node
@@ -155,6 +176,10 @@ func (r *yreader) pairs(n *yaml.Node, path, what string) ([]pair, bool) {
 func (r *yreader) mergePairs(v *yaml.Node, path string) []pair {
 	v = r.resolve(v)
 	if v == nil {
+		return nil
+	}
+	defer r.leave()
+	if !r.enter(v, path) {
 		return nil
 	}
 	var sources []*yaml.Node
@@ -325,6 +350,10 @@ func (r *yreader) key(n *yaml.Node, path, what string) ([]string, bool) {
 func (r *yreader) value(n *yaml.Node, path string) (any, bool) {
 	n = r.resolve(n)
 	if n == nil {
+		return nil, false
+	}
+	defer r.leave()
+	if !r.enter(n, path) {
 		return nil, false
 	}
 	switch n.Kind {
