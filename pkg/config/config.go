@@ -73,7 +73,7 @@ func (c Connection) Resolve(lookup LookupEnv) (string, error) {
 		return v, err
 	}
 	p := c.Parts
-	u := url.URL{Scheme: "postgres", Host: hostPort(p.Host, p.Port), Path: "/" + p.Database}
+	u := url.URL{Scheme: "postgres", Host: hostPort(p.Host, p.Port), Path: "/" + p.Database, RawPath: "/" + url.PathEscape(p.Database)}
 	password, hasPassword, err := p.Password.ResolveOptional(lookup)
 	if err != nil {
 		return "", err
@@ -108,7 +108,7 @@ func (c Connection) String() string {
 		return c.URL.String()
 	}
 	p := c.Parts
-	u := url.URL{Scheme: "postgres", User: url.User(p.User), Host: hostPort(p.Host, p.Port), Path: "/" + p.Database}
+	u := url.URL{Scheme: "postgres", User: url.User(p.User), Host: hostPort(p.Host, p.Port), Path: "/" + p.Database, RawPath: "/" + url.PathEscape(p.Database)}
 	s := u.String()
 	if !p.Password.IsZero() {
 		s += " (password " + p.Password.String() + ")"
