@@ -120,6 +120,14 @@ func (l *tomlLoader) table(v any, path string) (map[string]any, bool) {
 	return m, ok
 }
 
+// tomlValue quotes a string and describes anything else.
+func tomlValue(v any) string {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return tomlDescribe(v)
+}
+
 func tomlDescribe(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -186,23 +194,6 @@ func (l *tomlLoader) settings(cfg *Config, doc map[string]any) {
 			continue
 		}
 		s.set(cfg, v)
-	}
-	l.checkPrefix(cfg.Prefix)
-}
-
-var prefixForbidden = ` ,:"*+/\|?#<>`
-
-func (l *tomlLoader) checkPrefix(p string) {
-	switch {
-	case p == "":
-	case len(p) > 50:
-		l.errorf("prefix", "%q is longer than 50 bytes", p)
-	case p != strings.ToLower(p):
-		l.errorf("prefix", "%q must be lower case (OpenSearch index names are)", p)
-	case !isAlnum(p[0]):
-		l.errorf("prefix", "%q must start with a letter or a digit", p)
-	case strings.ContainsAny(p, prefixForbidden):
-		l.errorf("prefix", "%q contains a character OpenSearch forbids in index names (one of %s)", p, strings.Join(strings.Split(prefixForbidden, ""), " "))
 	}
 }
 
@@ -335,6 +326,7 @@ func (l *tomlLoader) sinks(cfg *Config, raw any) {
 	if !ok {
 		return
 	}
+	seen := map[string]string{}
 	for _, name := range sortedKeys(m) {
 		path := "sinks." + name
 		id, err := normalizeIdent(name)
@@ -342,6 +334,11 @@ func (l *tomlLoader) sinks(cfg *Config, raw any) {
 			l.errorf(path, "sink name: %v", err)
 			continue
 		}
+		if other, dup := seen[id]; dup {
+			l.errorf(path, "sinks %q and %q are the same name once lower-cased", other, name)
+			continue
+		}
+		seen[id] = name
 		tm, ok := l.table(m[name], path)
 		if !ok {
 			continue
@@ -364,12 +361,13 @@ func (l *tomlLoader) sinks(cfg *Config, raw any) {
 			if _, has := tm["type"]; !has {
 				l.errorf(path+".type", `missing: "opensearch" or "stdout"`)
 			} else {
-				l.c.hintf(Position{}, path+".type", orList(didYouMean(t, []string{"opensearch", "stdout"}), `expected "opensearch" or "stdout"`), "unknown sink type %s", tomlDescribe(tm["type"]))
+				l.c.hintf(Position{}, path+".type", orList(didYouMean(t, []string{"opensearch", "stdout"}), `expected "opensearch" or "stdout"`), "unknown sink type %s", tomlValue(tm["type"]))
 			}
 			continue
 		}
 		cfg.Sinks = append(cfg.Sinks, sink)
 	}
+	sort.Slice(cfg.Sinks, func(i, j int) bool { return cfg.Sinks[i].Name < cfg.Sinks[j].Name })
 }
 
 func (l *tomlLoader) openSearch(m map[string]any, path, upper string) *OpenSearchSink {
@@ -406,7 +404,7 @@ func (l *tomlLoader) openSearch(m map[string]any, path, upper string) *OpenSearc
 	for _, i := range ints {
 		if v, ok := m[i.key]; ok {
 			if n, isInt := v.(int64); !isInt || n < i.min || n > 1<<31-1 {
-				l.errorf(path+"."+i.key, "expected a whole number of at least %d, found %s", i.min, tomlDescribe(v))
+				l.errorf(path+"."+i.key, "expected a whole number from %d to %d, found %s", i.min, 1<<31-1, tomlDescribe(v))
 			} else {
 				*i.dst = int(n)
 			}
@@ -414,7 +412,7 @@ func (l *tomlLoader) openSearch(m map[string]any, path, upper string) *OpenSearc
 	}
 	if v, ok := m["timeout_secs"]; ok {
 		if n, isInt := v.(int64); !isInt || n < 1 || n > 86400 {
-			l.errorf(path+".timeout_secs", "expected a number of seconds of at least 1, found %s", tomlDescribe(v))
+			l.errorf(path+".timeout_secs", "expected a number of seconds from 1 to 86400, found %s", tomlDescribe(v))
 		} else {
 			o.Timeout = Duration(n * 1e9)
 		}
@@ -436,7 +434,7 @@ func (l *tomlLoader) openSearch(m map[string]any, path, upper string) *OpenSearc
 		case AnalysisBuiltin, AnalysisICU:
 			o.TextAnalysis = TextAnalysis(s)
 		default:
-			l.c.hintf(Position{}, path+".text_analysis", orList(didYouMean(s, []string{"builtin", "icu"}), `expected "builtin" or "icu"`), "unknown text analysis %s", tomlDescribe(v))
+			l.c.hintf(Position{}, path+".text_analysis", orList(didYouMean(s, []string{"builtin", "icu"}), `expected "builtin" or "icu"`), "unknown text analysis %s", tomlValue(v))
 		}
 	}
 	return o
@@ -452,6 +450,10 @@ func (l *tomlLoader) indexes(cfg *Config, raw any) {
 		l.errorf("index", "expected an array of tables ([[index]]), found %s", tomlDescribe(raw))
 		return
 	}
+	if len(list) == 0 {
+		l.c.hintf(Position{}, "index", "add an [[index]] with name and schema", "no index is configured")
+		return
+	}
 	seen := map[string]bool{}
 	for i, item := range list {
 		path := fmt.Sprintf("index[%d]", i)
@@ -461,36 +463,48 @@ func (l *tomlLoader) indexes(cfg *Config, raw any) {
 		}
 		l.knownKeys(m, path, keyNames(indexKeys), "an [[index]]")
 		ix := &Index{Enabled: true, OnError: cfg.OnError}
-		if name, isStr := m["name"].(string); isStr {
-			id, err := normalizeIdent(name)
-			if err != nil {
-				l.errorf(path+".name", "%v", err)
-				continue
-			}
-			ix.Name = id
-		} else {
+		rawName, hasName := m["name"]
+		name, isStr := rawName.(string)
+		switch {
+		case !hasName:
 			l.errorf(path+".name", "missing: every index needs a name")
 			continue
+		case !isStr:
+			l.errorf(path+".name", "expected a string, found %s", tomlDescribe(rawName))
+			continue
 		}
+		id, err := normalizeIdent(name)
+		if err != nil {
+			l.errorf(path+".name", "%v", err)
+			continue
+		}
+		ix.Name = id
 		path = fmt.Sprintf("index[%d] (%s)", i, ix.Name)
 		if seen[ix.Name] {
 			l.errorf(path+".name", "index %q is declared twice", ix.Name)
 			continue
 		}
 		seen[ix.Name] = true
+		_, hasSchema := m["schema"]
 		ix.SchemaFile = l.optString(m, "schema", path, "")
 		switch {
-		case ix.SchemaFile == "":
+		case !hasSchema:
 			l.errorf(path+".schema", "missing: the path of the index's *.schema.yml")
+		case ix.SchemaFile == "":
 		case !strings.HasSuffix(ix.SchemaFile, ".yml") && !strings.HasSuffix(ix.SchemaFile, ".yaml"):
 			l.errorf(path+".schema", "%q is not a .yml or .yaml file", ix.SchemaFile)
-		}
-		ix.SchemaPath = ix.SchemaFile
-		if ix.SchemaFile != "" && !filepath.IsAbs(ix.SchemaFile) {
-			ix.SchemaPath = filepath.Join(cfg.Dir, ix.SchemaFile)
+		default:
+			ix.SchemaPath = ix.SchemaFile
+			if !filepath.IsAbs(ix.SchemaFile) {
+				ix.SchemaPath = filepath.Join(cfg.Dir, ix.SchemaFile)
+			}
 		}
 		if v, ok := m["enabled"]; ok {
-			ix.Enabled = l.boolean(v, path+".enabled")
+			if b, isBool := v.(bool); isBool {
+				ix.Enabled = b
+			} else {
+				l.errorf(path+".enabled", "expected true or false, found %s", tomlDescribe(v))
+			}
 		}
 		if v, ok := m["on_error"]; ok {
 			s, _ := v.(string)
@@ -498,7 +512,7 @@ func (l *tomlLoader) indexes(cfg *Config, raw any) {
 			case OnErrorStop, OnErrorSkip:
 				ix.OnError = OnError(s)
 			default:
-				l.c.hintf(Position{}, path+".on_error", orList(didYouMean(s, []string{"stop", "skip"}), `expected "stop" or "skip"`), "unknown policy %s", tomlDescribe(v))
+				l.c.hintf(Position{}, path+".on_error", orList(didYouMean(s, []string{"stop", "skip"}), `expected "stop" or "skip"`), "unknown policy %s", tomlValue(v))
 			}
 		}
 		cfg.Indexes = append(cfg.Indexes, ix)

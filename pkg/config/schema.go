@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -13,7 +14,7 @@ import (
 // every field path in messages; file names the file in positions.
 func ParseSchema(file string, data []byte, name string) (*Schema, Diagnostics) {
 	var diags Diagnostics
-	r := &yreader{c: collector{file: file, diags: &diags}, budget: maxYAMLNodes}
+	r := &yreader{c: collector{file: file, diags: &diags}}
 	s := r.schema(data, name)
 	if diags.Err() != nil {
 		return nil, diags
@@ -180,15 +181,15 @@ func (r *yreader) field(n *yaml.Node, parent string, index int, level fieldLevel
 			keys[k] = p
 		default:
 			if _, sibling := lookupFieldKey(k); sibling {
-				r.c.hintf(r.pos(p.key), f.Path, notAllowedHint(spec.tag, k), "key %q does not apply to a %s field", k, spec.tag)
+				r.c.hintf(r.pos(p.key), f.Path, notAllowedHint(spec.tag, k), "key %q does not apply to %s field", k, article(spec.tag))
 			} else if _, isTag := lookupTag(k); !isTag {
-				r.unknownKey(p.key, f.Path, append(append([]string(nil), spec.allowed...), allTags()...), "a "+spec.tag+" field")
+				r.unknownKey(p.key, f.Path, append(append([]string(nil), spec.allowed...), allTags()...), article(spec.tag)+" field")
 			}
 		}
 	}
 	for _, req := range spec.required {
 		if _, ok := keys[req]; !ok {
-			r.c.errorf(f.Pos, f.Path, "a %s field needs %q", spec.tag, req)
+			r.c.errorf(f.Pos, f.Path, "%s field needs %q", article(spec.tag), req)
 		}
 	}
 	if p, ok := keys["options"]; ok {
@@ -242,6 +243,14 @@ func (r *yreader) field(n *yaml.Node, parent string, index int, level fieldLevel
 	return f
 }
 
+// article prefixes a tag with "a" or "an" ("a uuid", "an integer").
+func article(tag string) string {
+	if tag != "" && strings.ContainsRune("aeio", rune(tag[0])) {
+		return "an " + tag
+	}
+	return "a " + tag
+}
+
 // notAllowedHint explains why a known key is refused on a tag.
 func notAllowedHint(tag, key string) string {
 	switch {
@@ -267,7 +276,7 @@ func notAllowedHint(tag, key string) string {
 		return "a binary field has no literal default"
 	}
 	if spec, ok := lookupTag(tag); ok {
-		return "a " + tag + " field takes " + quotedList(spec.allowed)
+		return article(tag) + " field takes " + quotedList(spec.allowed)
 	}
 	return ""
 }
@@ -352,9 +361,15 @@ func orList(hint, fallback string) string {
 }
 
 var (
-	uuidPattern = regexp.MustCompile(`^(?i)\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?$`)
+	uuidPattern = regexp.MustCompile(`^(?i)([0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}|\{[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\})$`)
 	dateLayouts = []string{"2006-01-02"}
-	timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02 15:04:05Z07:00", "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02", "15:04:05", "15:04", "15:04:05Z07:00"}
+	// What Postgres prints and ISO-8601: T or space, optional fraction,
+	// optional zone as Z, ±hh:mm or ±hh; or a time of day.
+	timeLayouts = []string{
+		time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999",
+		"2006-01-02 15:04:05.999999999Z07:00", "2006-01-02T15:04:05.999999999-07", "2006-01-02 15:04:05.999999999-07",
+		"2006-01-02", "15:04:05.999999999", "15:04", "15:04:05.999999999Z07:00", "15:04:05.999999999-07",
+	}
 )
 
 // defaultValue checks that a default is a scalar of the field's type.
@@ -369,7 +384,7 @@ func (r *yreader) defaultValue(f *Field, p pair) {
 		return // an explicit null is no default
 	}
 	bad := func(want string) {
-		r.c.errorf(at, path, "the default of a %s field must be %s, found %s", f.Tag, want, describe(r.resolve(p.val)))
+		r.c.errorf(at, path, "the default of %s field must be %s, found %s", article(f.Tag), want, describe(r.resolve(p.val)))
 	}
 	switch x := v.(type) {
 	case map[string]any, []any:
@@ -404,7 +419,7 @@ func (r *yreader) defaultValue(f *Field, p pair) {
 		}
 	case int64:
 		if lo, hi, isInt := intRange(f.Type); isInt && (x < lo || x > hi) {
-			r.c.errorf(at, path, "the default %d is out of range for a %s field", x, f.Type)
+			r.c.errorf(at, path, "the default %d is out of range for %s field", x, article(string(f.Type)))
 			return
 		}
 		if f.Kind != KindCustom && !f.Type.IsNumeric() && f.Type != TypeJSON {
@@ -412,6 +427,10 @@ func (r *yreader) defaultValue(f *Field, p pair) {
 			return
 		}
 	case float64:
+		if f.Type.IsInteger() && x == math.Trunc(x) && f.Kind != KindCustom {
+			r.c.errorf(at, path, "the default %s is out of range for %s field", r.resolve(p.val).Value, article(string(f.Type)))
+			return
+		}
 		if f.Kind != KindCustom && ((!f.Type.IsNumeric() && f.Type != TypeJSON) || f.Type.IsInteger()) {
 			bad(typeNoun(f.Type))
 			return
@@ -556,7 +575,7 @@ func (r *yreader) relationField(f *Field, keys map[string]pair, level fieldLevel
 	if p, ok := keys["limit"]; ok {
 		if v, ok := r.integer(p.val, f.Path+".limit"); ok {
 			if v < 1 || v > 1<<31-1 {
-				r.c.errorf(r.pos(r.resolve(p.val)), f.Path+".limit", "limit must be at least 1, found %d", v)
+				r.c.errorf(r.pos(r.resolve(p.val)), f.Path+".limit", "limit must be between 1 and %d, found %d", 1<<31-1, v)
 			} else {
 				rel.Limit = int(v)
 			}
@@ -626,6 +645,9 @@ func (r *yreader) aggregateField(f *Field, keys map[string]pair, level fieldLeve
 	}
 	if p, ok := keys["primary_key"]; ok {
 		agg.PrimaryKey, _ = r.key(p.val, f.Path+".primary_key", "primary_key")
+	}
+	if agg.Through != nil {
+		r.sameLength(f, "through.right_key", agg.Through.RightKey, "primary_key", agg.PrimaryKey)
 	}
 	if p, ok := keys["filters"]; ok {
 		agg.Filters = r.filters(p.val, f.Path+".filters")
@@ -776,10 +798,10 @@ func (r *yreader) filter(n *yaml.Node, path string) (Filter, bool) {
 			r.c.errorf(at, path+".value", "%s needs at least one value", f.Op)
 			good = false
 		default:
-			for _, item := range list {
-				switch item.(type) {
+			for i, item := range r.resolve(vp.val).Content {
+				switch list[i].(type) {
 				case nil, map[string]any, []any:
-					r.c.errorf(at, path+".value", "%s takes plain values (strings, numbers, booleans), found %v", f.Op, item)
+					r.c.errorf(r.pos(r.resolve(item)), fmt.Sprintf("%s.value[%d]", path, i), "%s takes plain values (strings, numbers, booleans), found %s", f.Op, describe(r.resolve(item)))
 					good = false
 				}
 			}

@@ -18,6 +18,7 @@ type Setting struct {
 	kind    settingKind
 	enum    []string
 	min     int64
+	check   func(string) error // further rules of a string setting
 	set     func(c *Config, v any)
 }
 
@@ -66,10 +67,33 @@ func enumSetting(key, def string, values []string, doc string, set func(*Config,
 	return Setting{Key: key, Default: def, Doc: doc, kind: kEnum, enum: values, set: func(c *Config, v any) { set(c, v.(string)) }}
 }
 
+func withCheck(s Setting, check func(string) error) Setting {
+	s.check = check
+	return s
+}
+
+// prefixForbidden are the characters OpenSearch refuses in index names.
+var prefixForbidden = ` ,:"*+/\|?#<>`
+
+func checkPrefix(p string) error {
+	switch {
+	case p == "":
+	case len(p) > 50:
+		return fmt.Errorf("prefix %q is longer than 50 bytes", p)
+	case p != strings.ToLower(p):
+		return fmt.Errorf("prefix %q must be lower case (OpenSearch index names are)", p)
+	case !isAlnum(p[0]):
+		return fmt.Errorf("prefix %q must start with a letter or a digit", p)
+	case strings.ContainsAny(p, prefixForbidden):
+		return fmt.Errorf("prefix %q contains a character OpenSearch forbids in index names (space or one of %s)", p, strings.Join(strings.Split(prefixForbidden[1:], ""), " "))
+	}
+	return nil
+}
+
 // Settings lists every setting with a flag and an environment twin.
 func Settings() []Setting {
 	list := []Setting{
-		stringSetting("prefix", "", "Prefix of every OpenSearch name flusso owns (indexes, aliases, the meta index).", func(c *Config, v string) { c.Prefix = v }),
+		withCheck(stringSetting("prefix", "", "Prefix of every OpenSearch name flusso owns (indexes, aliases, the meta index).", func(c *Config, v string) { c.Prefix = v }), checkPrefix),
 		enumSetting("on_error", "stop", []string{"stop", "skip"}, "What a document rejected by a sink does: stop the pipeline, or skip it into the dead-letter stream.", func(c *Config, v string) { c.OnError = OnError(v) }),
 		stringSetting("server.public_address", "127.0.0.1:9464", "Address of the public surface (/healthz, /readyz, /status, /metrics).", func(c *Config, v string) { c.Server.PublicAddress = v }),
 		stringSetting("server.private_address", "127.0.0.1:9465", "Address of the private, authenticated surface (/indexes, /reindex).", func(c *Config, v string) { c.Server.PrivateAddress = v }),
@@ -148,6 +172,11 @@ func (s Setting) parse(v any, fromText bool) (any, error) {
 	x, ok := v.(string)
 	if !ok {
 		return nil, fmt.Errorf("expected a string, found %s", tomlDescribe(v))
+	}
+	if s.check != nil {
+		if err := s.check(x); err != nil {
+			return nil, err
+		}
 	}
 	switch s.kind {
 	case kEnum:

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"fmt"
 	"math"
 	"regexp"
@@ -17,28 +19,36 @@ import (
 // line and column; its syntax errors carry only a line (often the wrong one),
 // so when it rejects a file the goccy parser is asked for the exact place.
 
-// maxYAMLNodes bounds alias expansion ("billion laughs") and maxYAMLDepth
-// the nesting, which an alias referring to its own ancestor makes endless.
+// maxYAMLNodes bounds the nodes read, which aliases can multiply ("billion
+// laughs"), and maxYAMLDepth the nesting, which an alias referring to its own
+// ancestor makes endless.
 const (
 	maxYAMLNodes = 100_000
 	maxYAMLDepth = 64
 )
 
 type yreader struct {
-	c      collector
-	budget int
-	depth  int
-	deep   bool // the depth error was reported
+	c       collector
+	visited int
+	depth   int
+	stopped bool // a limit was reported; reading stops
 }
 
-// enter descends one level; false means too deep, and the caller stops.
+// enter descends into a node; false means a limit was reached, and the
+// caller reads no further.
 func (r *yreader) enter(n *yaml.Node, path string) bool {
 	r.depth++
-	if r.depth > maxYAMLDepth {
-		if !r.deep {
-			r.deep = true
-			r.c.errorf(r.pos(n), path, "nested more than %d levels deep (an alias inside the node it names?)", maxYAMLDepth)
-		}
+	r.visited++
+	switch {
+	case r.stopped:
+		return false
+	case r.depth > maxYAMLDepth:
+		r.stopped = true
+		r.c.errorf(r.pos(n), path, "nested more than %d levels deep (an alias inside the node it names?)", maxYAMLDepth)
+		return false
+	case r.visited > maxYAMLNodes:
+		r.stopped = true
+		r.c.errorf(r.pos(n), path, "the document has more than %d nodes (aliases expanded)", maxYAMLNodes)
 		return false
 	}
 	return true
@@ -59,7 +69,16 @@ func (r *yreader) pos(n *yaml.Node) Position {
 // after reporting why there is none.
 func (r *yreader) parseYAML(data []byte) *yaml.Node {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		r.c.errorf(syntaxPosition(r.c.file, data, err), "", "invalid YAML: %s", yamlMessage(err))
+		return nil
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		r.c.errorf(Position{File: r.c.file, Line: next.Line, Column: next.Column}, "", "the file holds a second YAML document: a schema file holds exactly one")
+		return nil
+	} else if !errors.Is(err, io.EOF) {
 		r.c.errorf(syntaxPosition(r.c.file, data, err), "", "invalid YAML: %s", yamlMessage(err))
 		return nil
 	}
@@ -110,21 +129,10 @@ func syntaxPosition(file string, data []byte, v3err error) Position {
 	return pos
 }
 
-// resolve follows aliases, spending the expansion budget.
+// resolve follows aliases to the node they name.
 func (r *yreader) resolve(n *yaml.Node) *yaml.Node {
 	for n != nil && n.Kind == yaml.AliasNode {
 		n = n.Alias
-	}
-	if n != nil {
-		if r.budget--; r.budget == 0 {
-			r.c.errorf(r.pos(n), "", "the document expands to more than %d nodes through aliases", maxYAMLNodes)
-		}
-		if r.budget <= 0 {
-			return nil
-		}
-		if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-			return r.resolve(n.Content[0])
-		}
 	}
 	return n
 }
@@ -402,9 +410,9 @@ func (r *yreader) scalar(n *yaml.Node, path string) (any, bool) {
 		if n.Decode(&i) == nil {
 			return i, true
 		}
-		var f float64
-		if n.Decode(&f) == nil {
-			return f, true
+		if n.Decode(new(float64)) == nil {
+			r.c.errorf(r.pos(n), path, "%s does not fit in a 64-bit integer", n.Value)
+			return nil, false
 		}
 	case "!!float":
 		var f float64
