@@ -7,9 +7,9 @@
 package config
 
 import (
-	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -87,19 +87,10 @@ func (c Connection) Resolve(lookup LookupEnv) (string, error) {
 }
 
 func hostPort(host string, port int) string {
-	if len(host) > 0 && host[0] != '[' && containsColon(host) {
+	if len(host) > 0 && host[0] != '[' && strings.Contains(host, ":") {
 		host = "[" + host + "]" // IPv6 literal
 	}
 	return host + ":" + strconv.Itoa(port)
-}
-
-func containsColon(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ':' {
-			return true
-		}
-	}
-	return false
 }
 
 // String describes the connection without any secret.
@@ -253,8 +244,6 @@ func (d Duration) String() string { return time.Duration(d).String() }
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return []byte(strconv.Quote(d.String())), nil
 }
-
-var _ fmt.Stringer = Duration(0)
 
 // IndexNames are the OpenSearch names of one index.
 type IndexNames struct {

@@ -183,7 +183,7 @@ func (l *tomlLoader) settings(cfg *Config, doc map[string]any) {
 			raw, fromText, source = v, true, "--"+s.Flag
 		} else if v, ok := env(s.Env); ok {
 			raw, fromText, source = v, true, s.Env
-		} else if v, ok := tables[table][key]; ok && tables[table] != nil {
+		} else if v, ok := tables[table][key]; ok {
 			raw = v
 		} else {
 			raw, fromText = s.Default, true

@@ -40,13 +40,6 @@ func validateConfig(top, rest string) string {
 	return top + "\n" + validateSource + validateIndex + rest
 }
 
-func validateEnv(vars map[string]string) LookupEnv {
-	return func(name string) (string, bool) {
-		v, ok := vars[name]
-		return v, ok
-	}
-}
-
 func validateLoad(toml string, env, flags map[string]string) (*Config, Diagnostics) {
 	read := func(path string) ([]byte, error) {
 		name, ok := strings.CutPrefix(path, validateConfigDir+"/")
@@ -55,7 +48,7 @@ func validateLoad(toml string, env, flags map[string]string) (*Config, Diagnosti
 		}
 		return nil, fmt.Errorf("open %s: %w", path, os.ErrNotExist)
 	}
-	return Parse(validateConfigFile, []byte(toml), Options{Env: validateEnv(env), Flags: flags}, read)
+	return Parse(validateConfigFile, []byte(toml), Options{Env: envOf(env), Flags: flags}, read)
 }
 
 // validateLoadOK loads a config that must load without any diagnostic.
@@ -485,7 +478,7 @@ connection_url = { database = "my shop", password = "p@ss word" }
 	validateEqual(t, "manage_publication", cfg.Source.ManagePublication, false)
 	p := cfg.Source.Connection.Parts
 	validateEqual(t, "parts defaults", []any{p.Host, p.Port, p.User, p.Database}, []any{"127.0.0.1", 5432, "postgres", "my shop"})
-	url, err := cfg.Source.Connection.Resolve(validateEnv(nil))
+	url, err := cfg.Source.Connection.Resolve(envOf(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
