@@ -7,7 +7,6 @@
 package document
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -58,6 +57,18 @@ func New(ctx context.Context, index string, s *config.Schema, cat *catalog.Catal
 	return &Builder{index: index, sql: sql, params: p.params, keyCols: keyCols}, nil
 }
 
+// ConfigureConn applies the session settings the build statements want to a
+// connection's configuration: no JIT compilation, which costs far more than
+// these index-driven statements run, and no parallel workers, whose start-up
+// costs more than the batch-sized scans they would share.
+func ConfigureConn(c *pgx.ConnConfig) {
+	if c.RuntimeParams == nil {
+		c.RuntimeParams = map[string]string{}
+	}
+	c.RuntimeParams["jit"] = "off"
+	c.RuntimeParams["max_parallel_workers_per_gather"] = "0"
+}
+
 // SQL returns the statement, for inspection and EXPLAIN.
 func (b *Builder) SQL() string { return b.sql }
 
@@ -65,8 +76,9 @@ func (b *Builder) SQL() string { return b.sql }
 func (b *Builder) KeyColumns() []string { return b.keyCols }
 
 // Build builds the documents of keys (each the root key values as text, in
-// KeyColumns order) and hands them to emit in the order of keys, one at a
-// time, so memory does not grow with the batch.
+// KeyColumns order) and hands them to emit one at a time, in no particular
+// order, so memory does not grow with the batch. A document's JSON is on one
+// line, with the spacing Postgres writes.
 func (b *Builder) Build(ctx context.Context, q Querier, keys [][]string, emit func(Doc) error) error {
 	if len(keys) == 0 {
 		return nil
@@ -93,26 +105,18 @@ func (b *Builder) Build(ctx context.Context, q Querier, keys [][]string, emit fu
 		return fmt.Errorf("index %s: build: %w", b.index, err)
 	}
 	defer rows.Close()
-	var compact bytes.Buffer
 	for rows.Next() {
 		var (
 			ord    int64
 			id     string
 			source []byte
 		)
-		// RawValues avoids a copy; the bytes are valid until Next.
-		if err := rows.Scan(&ord, &id, nil); err != nil {
+		if err := rows.Scan(&ord, &id, &source); err != nil {
 			return fmt.Errorf("index %s: build: %w", b.index, err)
 		}
-		source = rows.RawValues()[2]
 		doc := Doc{ID: id, Key: keys[ord-1]}
 		if source != nil {
-			// json_build_object writes "k" : v; drop the spaces.
-			compact.Reset()
-			if err := json.Compact(&compact, source); err != nil {
-				return fmt.Errorf("index %s: document %s is not JSON: %w", b.index, id, err)
-			}
-			doc.Source = bytes.Clone(compact.Bytes())
+			doc.Source = json.RawMessage(source)
 		}
 		if err := emit(doc); err != nil {
 			return err
@@ -184,6 +188,45 @@ type scope struct {
 	alias string
 	table *catalog.Table
 	key   []string // its key columns (declared or from the catalog)
+	// aggs is set on the root row: its aggregates are computed for the
+	// whole batch at once.
+	aggs *batchAggregates
+}
+
+// batchAggregates computes the root rows' aggregates for the whole batch:
+// one grouped query per related source (table and link), the aggregates over
+// the same rows told apart by FILTER clauses, joined to the root rows. This
+// beats a subquery per aggregate and root row several times over.
+type batchAggregates struct {
+	// in is the condition that columns equal to the root key are one of the
+	// batch's keys: a typed array for a one-column key, which lets the
+	// planner use an index; a subquery of rows for a composite key.
+	in     func(cols []string) string
+	groups map[string]*aggGroup
+	order  []*aggGroup
+}
+
+type aggGroup struct {
+	alias string
+	src   source
+	exprs []string
+}
+
+// joins renders the groups as LEFT JOINs on the root row.
+func (l *batchAggregates) joins() string {
+	var b strings.Builder
+	for _, g := range l.order {
+		link := make([]string, len(g.src.near))
+		on := make([]string, len(g.src.near))
+		for i, n := range g.src.near {
+			link[i] = fmt.Sprintf("%s AS _l%d", n, i+1)
+			on[i] = fmt.Sprintf("%s._l%d = %s", g.alias, i+1, g.src.far[i])
+		}
+		fmt.Fprintf(&b, "\nLEFT JOIN (SELECT %s, %s FROM %s WHERE %s GROUP BY %s) AS %s ON %s",
+			strings.Join(link, ", "), strings.Join(g.exprs, ", "), g.src.from, l.in(g.src.near),
+			strings.Join(g.src.near, ", "), g.alias, strings.Join(on, " AND "))
+	}
+	return b.String()
 }
 
 func (p *planner) column(s scope, name, what string) (*catalog.Column, error) {
@@ -215,10 +258,10 @@ func (p *planner) root(s *config.Schema) (string, []string, error) {
 		return "", nil, err
 	}
 	p.nKeys = len(key)
-	r := scope{alias: "r", table: t, key: key}
+	r := scope{alias: "r", table: t, key: key, aggs: &batchAggregates{groups: map[string]*aggGroup{}}}
 
 	var (
-		unnest, kcols, join, id []string
+		unnest, kcols, join, id, typed []string
 	)
 	for i, k := range key {
 		c, err := p.column(r, k, "primary_key")
@@ -230,6 +273,15 @@ func (p *planner) root(s *config.Schema) (string, []string, error) {
 		kcols = append(kcols, kc)
 		join = append(join, fmt.Sprintf("%s = k.%s::%s", col("r", k), kc, c.Type))
 		id = append(id, fmt.Sprintf("(k.%s::%s)::text", kc, c.Type))
+		typed = append(typed, fmt.Sprintf("%s::%s", kc, c.Type))
+	}
+	rows := fmt.Sprintf("SELECT %s FROM unnest(%s) AS k(%s)", strings.Join(typed, ", "), strings.Join(unnest, ", "), strings.Join(kcols, ", "))
+	keyType := typed[0][strings.Index(typed[0], "::")+2:]
+	r.aggs.in = func(cols []string) string {
+		if len(cols) == 1 {
+			return fmt.Sprintf("%s = ANY($1::text[]::%s[])", cols[0], keyType)
+		}
+		return fmt.Sprintf("(%s) IN (%s)", strings.Join(cols, ", "), rows)
 	}
 	doc, err := p.object(s.Fields, r)
 	if err != nil {
@@ -239,9 +291,11 @@ func (p *planner) root(s *config.Schema) (string, []string, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	sql := fmt.Sprintf("SELECT k._flusso_i, %s,\n  CASE WHEN %s IS NULL OR NOT (%s) THEN NULL ELSE %s END\nFROM unnest(%s) WITH ORDINALITY AS k(%s, _flusso_i)\nLEFT JOIN %s AS r ON %s\nORDER BY k._flusso_i",
+	// The lateral lookup with LIMIT 1 keeps the planner on the primary key
+	// index: joined plainly, a batch of keys hashes the whole table.
+	sql := fmt.Sprintf("SELECT k._flusso_i, %s,\n  CASE WHEN %s IS NULL OR NOT (%s) THEN NULL ELSE %s END\nFROM unnest(%s) WITH ORDINALITY AS k(%s, _flusso_i)\nLEFT JOIN LATERAL (SELECT * FROM %s AS r WHERE %s LIMIT 1) AS r ON true%s",
 		strings.Join(id, " || ':' || "), col("r", key[0]), keep, doc,
-		strings.Join(unnest, ", "), strings.Join(kcols, ", "), qualified(s.Table), strings.Join(join, " AND "))
+		strings.Join(unnest, ", "), strings.Join(kcols, ", "), qualified(s.Table), strings.Join(join, " AND "), r.aggs.joins())
 	return sql, key, nil
 }
 
@@ -371,12 +425,8 @@ func (p *planner) field(f *config.Field, s scope) (string, error) {
 	case config.KindGeo:
 		return p.geo(f, s)
 	case config.KindMap:
-		c, err := p.column(s, f.Column, what)
-		if err != nil {
+		if _, err := p.column(s, f.Column, what); err != nil {
 			return "", err
-		}
-		if c.TypeName == "json" || c.TypeName == "jsonb" {
-			return col(s.alias, f.Column), nil
 		}
 		return col(s.alias, f.Column) + "::jsonb", nil
 	case config.KindConstant:
@@ -441,6 +491,10 @@ func render(t config.ScalarType, c *catalog.Column, v string) string {
 	case config.TypeBinary:
 		// encode() breaks base64 lines every 76 characters.
 		return "translate(encode(" + v + ", 'base64'), E'\\n', '')"
+	case config.TypeJSON:
+		if c.TypeName == "json" {
+			return v + "::jsonb" // json keeps the text as stored, newlines included
+		}
 	}
 	return v
 }
@@ -465,7 +519,7 @@ func (p *planner) geo(f *config.Field, s scope) (string, error) {
 	// OpenSearch reads {lat, lon}, [lon, lat] and "lat,lon" itself.
 	switch c.TypeName {
 	case "json", "jsonb":
-		return v, nil
+		return v + "::jsonb", nil
 	case "point":
 		return fmt.Sprintf("CASE WHEN %s IS NULL THEN NULL ELSE json_build_object('lat', %s[1], 'lon', %s[0]) END", v, v, v), nil
 	}
@@ -491,57 +545,81 @@ func (p *planner) checkColumns(s scope, cols []string, what string) error {
 	return nil
 }
 
-// from returns the FROM clause and the conditions that select the related
-// rows of a relation or aggregate for one parent row.
-func (p *planner) from(what string, kind config.RelationKind, table config.TableRef, primaryKey, column, foreignKey []string, through *config.Through, parent scope) (scope, string, []string, error) {
+// source is where the related rows of a relation or aggregate come from,
+// and how they link to their parent row: near[i] = far[i].
+type source struct {
+	rows scope
+	from string
+	near []string // qualified columns of the related side
+	far  []string // qualified columns of the parent row
+}
+
+func (s source) where() string {
+	parts := make([]string, len(s.near))
+	for i := range s.near {
+		parts[i] = s.near[i] + " = " + s.far[i]
+	}
+	return strings.Join(parts, " AND ")
+}
+
+func qualifyAll(alias string, cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = col(alias, c)
+	}
+	return out
+}
+
+// from plans the related rows of a relation or aggregate of one parent row.
+func (p *planner) from(what string, kind config.RelationKind, table config.TableRef, primaryKey, column, foreignKey []string, through *config.Through, parent scope) (source, error) {
 	t, err := p.table(table, what)
 	if err != nil {
-		return scope{}, "", nil, err
+		return source{}, err
 	}
 	c := scope{alias: p.alias(), table: t}
 	needKey := kind == config.BelongsTo || through != nil
 	if needKey || len(primaryKey) > 0 {
 		if c.key, err = p.keyOf(t, primaryKey, what); err != nil {
-			return scope{}, "", nil, err
+			return source{}, err
 		}
 	} else if k, kerr := t.Key(); kerr == nil {
 		c.key = k
 	}
 	if err := p.checkColumns(c, c.key, what+" primary_key"); err != nil {
-		return scope{}, "", nil, err
+		return source{}, err
 	}
 	parentKey := parent.key
 	switch {
 	case kind == config.BelongsTo:
 		if err := p.checkColumns(parent, column, what+" column"); err != nil {
-			return scope{}, "", nil, err
+			return source{}, err
 		}
 		if len(column) != len(c.key) {
-			return scope{}, "", nil, fmt.Errorf("%s: column has %d column(s), the key of %s has %d", what, len(column), table, len(c.key))
+			return source{}, fmt.Errorf("%s: column has %d column(s), the key of %s has %d", what, len(column), table, len(c.key))
 		}
-		return c, qualified(table) + " AS " + c.alias, []string{link(c.alias, c.key, parent.alias, column)}, nil
+		return source{rows: c, from: qualified(table) + " AS " + c.alias, near: qualifyAll(c.alias, c.key), far: qualifyAll(parent.alias, column)}, nil
 	case through != nil:
 		j, err := p.table(through.Table, what+" through")
 		if err != nil {
-			return scope{}, "", nil, err
+			return source{}, err
 		}
 		js := scope{alias: p.alias(), table: j}
 		if err := p.checkColumns(js, append(append([]string(nil), through.LeftKey...), through.RightKey...), what+" through"); err != nil {
-			return scope{}, "", nil, err
+			return source{}, err
 		}
 		if len(through.LeftKey) != len(parentKey) || len(through.RightKey) != len(c.key) {
-			return scope{}, "", nil, fmt.Errorf("%s: through keys do not pair with the keys of the parent (%d) and of %s (%d)", what, len(parentKey), table, len(c.key))
+			return source{}, fmt.Errorf("%s: through keys do not pair with the keys of the parent (%d) and of %s (%d)", what, len(parentKey), table, len(c.key))
 		}
 		fromSQL := fmt.Sprintf("%s AS %s JOIN %s AS %s ON %s", qualified(through.Table), js.alias, qualified(table), c.alias, link(c.alias, c.key, js.alias, through.RightKey))
-		return c, fromSQL, []string{link(js.alias, through.LeftKey, parent.alias, parentKey)}, nil
+		return source{rows: c, from: fromSQL, near: qualifyAll(js.alias, through.LeftKey), far: qualifyAll(parent.alias, parentKey)}, nil
 	default:
 		if err := p.checkColumns(c, foreignKey, what+" foreign_key"); err != nil {
-			return scope{}, "", nil, err
+			return source{}, err
 		}
 		if len(foreignKey) != len(parentKey) {
-			return scope{}, "", nil, fmt.Errorf("%s: foreign_key has %d column(s), the parent key has %d", what, len(foreignKey), len(parentKey))
+			return source{}, fmt.Errorf("%s: foreign_key has %d column(s), the parent key has %d", what, len(foreignKey), len(parentKey))
 		}
-		return c, qualified(table) + " AS " + c.alias, []string{link(c.alias, foreignKey, parent.alias, parentKey)}, nil
+		return source{rows: c, from: qualified(table) + " AS " + c.alias, near: qualifyAll(c.alias, foreignKey), far: qualifyAll(parent.alias, parentKey)}, nil
 	}
 }
 
@@ -560,10 +638,11 @@ func (p *planner) relation(f *config.Field, parent scope) (string, error) {
 			return "", err
 		}
 	}
-	c, fromSQL, where, err := p.from(what, r.Kind, r.Table, r.PrimaryKey, r.Column, r.ForeignKey, r.Through, parent)
+	src, err := p.from(what, r.Kind, r.Table, r.PrimaryKey, r.Column, r.ForeignKey, r.Through, parent)
 	if err != nil {
 		return "", err
 	}
+	c, fromSQL, where := src.rows, src.from, []string{src.where()}
 	if len(r.Filters) > 0 {
 		f, err := p.filters(r.Filters, c, what+" filters")
 		if err != nil {
@@ -648,55 +727,92 @@ func (p *planner) aggregate(f *config.Field, parent scope) (string, error) {
 	if err := p.parentKey(parent, what); err != nil {
 		return "", err
 	}
-	var keyDecl []string
-	if a.Func == config.AggIDs {
-		keyDecl = a.PrimaryKey
+	// The rows an aggregate reads: shared by the aggregates of a lateral
+	// group, or a subquery of its own.
+	var (
+		g       *aggGroup
+		grouped = parent.aggs != nil
+	)
+	if grouped {
+		var through config.Through
+		if a.Through != nil {
+			through = *a.Through
+		}
+		id := fmt.Sprintf("%v|%v|%v", a.Table, a.ForeignKey, through)
+		if g = parent.aggs.groups[id]; g == nil {
+			src, err := p.from(what, "", a.Table, nil, nil, a.ForeignKey, a.Through, parent)
+			if err != nil {
+				return "", err
+			}
+			g = &aggGroup{alias: p.alias(), src: src}
+			parent.aggs.groups[id] = g
+			parent.aggs.order = append(parent.aggs.order, g)
+		}
+	} else {
+		src, err := p.from(what, "", a.Table, nil, nil, a.ForeignKey, a.Through, parent)
+		if err != nil {
+			return "", err
+		}
+		g = &aggGroup{src: src}
 	}
-	c, fromSQL, where, err := p.from(what, "", a.Table, keyDecl, nil, a.ForeignKey, a.Through, parent)
-	if err != nil {
-		return "", err
-	}
+	c := g.src.rows
+	filter := ""
 	if len(a.Filters) > 0 {
 		f, err := p.filters(a.Filters, c, what+" filters")
 		if err != nil {
 			return "", err
 		}
-		where = append(where, f)
+		filter = " FILTER (WHERE " + f + ")"
 	}
-	cond := strings.Join(where, " AND ")
-	var value *catalog.Column
+	var (
+		value *catalog.Column
+		err   error
+	)
 	if a.Column != "" {
 		if value, err = p.column(c, a.Column, what+" column"); err != nil {
 			return "", err
 		}
 	}
+	var expr string
+	empty := "" // the value when there are no rows, if not null
 	switch a.Func {
 	case config.AggCount:
-		return fmt.Sprintf("(SELECT count(*) FROM %s WHERE %s)", fromSQL, cond), nil
+		expr = "count(*)" + filter
+		empty = "0" // a root row without related rows has no group
 	case config.AggAvg:
-		return fmt.Sprintf("(SELECT avg(%s)::float8 FROM %s WHERE %s)", col(c.alias, a.Column), fromSQL, cond), nil
+		expr = fmt.Sprintf("(avg(%s)%s)::float8", col(c.alias, a.Column), filter)
 	case config.AggSum, config.AggMin, config.AggMax:
-		agg := fmt.Sprintf("%s(%s)", a.Func, col(c.alias, a.Column))
-		return fmt.Sprintf("(SELECT %s FROM %s WHERE %s)", render(a.ResultType, value, agg), fromSQL, cond), nil
+		expr = render(a.ResultType, value, fmt.Sprintf("%s(%s)%s", a.Func, col(c.alias, a.Column), filter))
 	case config.AggIDs:
-		if len(c.key) != 1 {
-			key, err := p.keyOf(c.table, a.PrimaryKey, what)
-			if err != nil {
-				return "", err
-			}
-			if len(key) != 1 {
-				return "", fmt.Errorf("%s: ids collects one key column, %s has %d", what, a.Table, len(key))
-			}
-			c.key = key
-		}
-		kc, err := p.column(c, c.key[0], what+" primary_key")
+		key, err := p.keyOf(c.table, a.PrimaryKey, what)
 		if err != nil {
 			return "", err
 		}
-		k := col(c.alias, c.key[0])
-		return fmt.Sprintf("COALESCE((SELECT json_agg(%s ORDER BY %s) FROM %s WHERE %s), '[]'::json)", render(a.ResultType, kc, k), k, fromSQL, cond), nil
+		if len(key) != 1 {
+			return "", fmt.Errorf("%s: ids collects one key column, %s has %d", what, a.Table, len(key))
+		}
+		kc, err := p.column(c, key[0], what+" primary_key")
+		if err != nil {
+			return "", err
+		}
+		k := col(c.alias, key[0])
+		expr = fmt.Sprintf("json_agg(%s ORDER BY %s)%s", render(a.ResultType, kc, k), k, filter)
+		empty = "'[]'::json"
+	default:
+		return "", fmt.Errorf("%s: unknown aggregate %s", what, a.Func)
 	}
-	return "", fmt.Errorf("%s: unknown aggregate %s", what, a.Func)
+	var out string
+	if grouped {
+		name := fmt.Sprintf("v%d", len(g.exprs)+1)
+		g.exprs = append(g.exprs, expr+" AS "+name)
+		out = g.alias + "." + name
+	} else {
+		out = fmt.Sprintf("(SELECT %s FROM %s WHERE %s)", expr, g.src.from, g.src.where())
+	}
+	if empty != "" {
+		out = "COALESCE(" + out + ", " + empty + ")"
+	}
+	return out, nil
 }
 
 var comparison = map[config.FilterOp]string{

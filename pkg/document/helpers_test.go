@@ -1,8 +1,10 @@
 package document
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,7 +45,18 @@ func build(t testing.TB, b *Builder, q Querier, keys ...[]string) map[string]jso
 	t.Helper()
 	out := map[string]json.RawMessage{}
 	if err := b.Build(context.Background(), q, keys, func(d Doc) error {
-		out[d.ID] = d.Source
+		if d.Source == nil {
+			out[d.ID] = nil
+			return nil
+		}
+		if bytes.ContainsAny(d.Source, "\n\r") {
+			return fmt.Errorf("document %s spans several lines: %s", d.ID, d.Source)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, d.Source); err != nil {
+			return fmt.Errorf("document %s: %v: %s", d.ID, err, d.Source)
+		}
+		out[d.ID] = compact.Bytes()
 		return nil
 	}); err != nil {
 		t.Fatal(err)

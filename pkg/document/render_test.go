@@ -110,7 +110,7 @@ fields:
 			`"s":-32768,"i":2147483647,"l":9223372036854775807,"r":1.5,"d":0.1,"n":12345.678,"n_nan":"NaN","m":12.34,` +
 			`"dt":"2024-02-29","ts":"2024-01-31T23:59:59.123456","tstz":"2024-01-31T21:30:00.000000Z","tm":"1970-01-01T13:45:10.500000","tmtz":"1970-01-01T18:45:10.000000Z",` +
 			`"dateAsTimestamp":"2024-02-29T00:00:00.000000",` +
-			`"by":"` + strings.Repeat("////", 26) + `//8=","js":{"b":[1,"x"],"a":null},"jsb":{"z":1},"js_scalar":"just a string",` +
+			`"by":"` + strings.Repeat("////", 26) + `//8=","js":{"a":null,"b":[1,"x"]},"jsb":{"z":1},"js_scalar":"just a string",` +
 			`"twoColumns":{"lat":45.5,"lon":-73.25},"fromPoint":{"lat":45.5,"lon":-73.25},"fromText":"45.5,-73.25",` +
 			`"names":{"en":"Hello","it":"Ciao"},"asIs":12345.678,"cString":"x","cNumber":2.5,"cBool":false,"cObject":{"a":[1,"two"]}}`,
 		"2": `{"t":null,"vc":null,"ch":null,"nm":null,"md":null,"u":null,"b":null,"s":null,"i":null,"l":null,"r":null,"d":null,"n":null,"n_nan":null,"m":null,` +

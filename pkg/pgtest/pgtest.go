@@ -140,7 +140,7 @@ func Start() (*Cluster, error) {
 		"-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1", "-k", dir,
 		"-c", "wal_level=logical", "-c", "max_replication_slots=32", "-c", "max_wal_senders=32",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=200", "-c", "shared_buffers=128MB", "-c", "TimeZone=UTC",
+		"-c", "max_connections=200", "-c", "shared_buffers=128MB", "-c", "TimeZone=UTC", "-c", "jit=off",
 		"-c", "log_min_messages=warning", "-c", "logging_collector=off",
 	}
 	if err := c.spawn(filepath.Join(bin, "postgres"), args, cred, filepath.Join(dir, "server.log")); err != nil {
