@@ -204,6 +204,9 @@ type batchAggregates struct {
 	in     func(cols []string) string
 	groups map[string]*aggGroup
 	order  []*aggGroup
+	// relations are the joins of the root's to-many and has_one relations,
+	// also computed for the whole batch.
+	relations []string
 }
 
 type aggGroup struct {
@@ -215,6 +218,9 @@ type aggGroup struct {
 // joins renders the groups as LEFT JOINs on the root row.
 func (l *batchAggregates) joins() string {
 	var b strings.Builder
+	for _, j := range l.relations {
+		b.WriteString("\n" + j)
+	}
 	for _, g := range l.order {
 		link := make([]string, len(g.src.near))
 		on := make([]string, len(g.src.near))
@@ -461,10 +467,6 @@ func text(v any) string {
 	return string(b)
 }
 
-// timestampFormat is ISO-8601 with microseconds, which OpenSearch's default
-// date format (strict_date_optional_time) parses.
-const timestampFormat = `'YYYY-MM-DD"T"HH24:MI:SS.US'`
-
 // render turns a column value into the JSON value of its declared type, per
 // the type table of FORMAT.md; json_build_object does the rest.
 func render(t config.ScalarType, c *catalog.Column, v string) string {
@@ -477,15 +479,19 @@ func render(t config.ScalarType, c *catalog.Column, v string) string {
 		}
 		return v + "::numeric" // money, and integers declared decimal
 	case config.TypeTimestamp:
+		// to_json writes a timestamp in ISO-8601, which OpenSearch's default
+		// date format reads; one without a zone is read as UTC, so zoned
+		// values are converted to UTC first. A time of day lands on
+		// 1970-01-01.
 		switch c.TypeName {
 		case "timestamptz":
-			return "to_char(" + v + " AT TIME ZONE 'UTC', " + timestampFormat + ` || 'Z')`
+			return "to_json(" + v + " AT TIME ZONE 'UTC')"
 		case "time":
-			return "to_char('1970-01-01'::date + " + v + ", " + timestampFormat + ")"
+			return "to_json('1970-01-01'::date + " + v + ")"
 		case "timetz":
-			return "to_char(('1970-01-01'::date + " + v + ") AT TIME ZONE 'UTC', " + timestampFormat + ` || 'Z')`
+			return "to_json(('1970-01-01'::date + " + v + ") AT TIME ZONE 'UTC')"
 		}
-		return "to_char(" + v + "::timestamp, " + timestampFormat + ")"
+		return "to_json(" + v + "::timestamp)"
 	case config.TypeDate:
 		return v + "::date"
 	case config.TypeBinary:
@@ -642,13 +648,14 @@ func (p *planner) relation(f *config.Field, parent scope) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c, fromSQL, where := src.rows, src.from, []string{src.where()}
+	c, fromSQL := src.rows, src.from
+	var filters []string
 	if len(r.Filters) > 0 {
 		f, err := p.filters(r.Filters, c, what+" filters")
 		if err != nil {
 			return "", err
 		}
-		where = append(where, f)
+		filters = append(filters, f)
 	}
 	doc, err := p.object(f.Fields, c)
 	if err != nil {
@@ -658,7 +665,10 @@ func (p *planner) relation(f *config.Field, parent scope) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cond := strings.Join(where, " AND ")
+	if parent.aggs != nil && r.Kind != config.BelongsTo {
+		return p.batchRelation(r, src, doc, order, filters, parent.aggs), nil
+	}
+	cond := strings.Join(append([]string{src.where()}, filters...), " AND ")
 	switch r.Kind {
 	case config.BelongsTo, config.HasOne:
 		return fmt.Sprintf("(SELECT %s FROM %s WHERE %s%s LIMIT 1)", doc, fromSQL, cond, orderClause(order)), nil
@@ -688,6 +698,63 @@ func (p *planner) relation(f *config.Field, parent scope) (string, error) {
 	}
 	return fmt.Sprintf("COALESCE((SELECT json_agg(x._d ORDER BY %s) FROM (SELECT %s AS _d, %s FROM %s WHERE %s%s%s) AS x), '[]'::json)",
 		prefixAll("x.", aggOrder), doc, strings.Join(proj, ", "), fromSQL, cond, orderClause(order), limit), nil
+}
+
+// batchRelation computes a root relation for the whole batch: the related
+// rows of every root key at once, grouped by their link to the root, joined
+// to the root rows. A has_one keeps the first row, a to-many relation its
+// first limit rows, by row_number over the relation's order.
+func (p *planner) batchRelation(r *config.Relation, src source, doc string, order, filters []string, batch *batchAggregates) string {
+	c := src.rows
+	if len(order) == 0 {
+		for _, k := range c.key {
+			order = append(order, col(c.alias, k))
+		}
+	}
+	alias := p.alias()
+	var link, on, proj, aggOrder []string
+	for i, n := range src.near {
+		link = append(link, fmt.Sprintf("%s AS _l%d", n, i+1))
+		on = append(on, fmt.Sprintf("%s._l%d = %s", alias, i+1, src.far[i]))
+	}
+	for i, o := range order {
+		name := fmt.Sprintf("_o%d", i+1)
+		expr, dir, _ := strings.Cut(o, " ")
+		proj = append(proj, expr+" AS "+name)
+		aggOrder = append(aggOrder, strings.TrimSpace("x."+name+" "+dir))
+	}
+	limit := r.Limit
+	if r.Kind == config.HasOne {
+		limit = 1
+	}
+	rank, keep := "", ""
+	if limit > 0 {
+		rank = fmt.Sprintf(", row_number() OVER (PARTITION BY %s%s) AS _rn", strings.Join(src.near, ", "), orderClause(order))
+		keep = fmt.Sprintf(" WHERE x._rn <= %d", limit)
+	}
+	where := strings.Join(append([]string{batch.in(src.near)}, filters...), " AND ")
+	inner := fmt.Sprintf("SELECT %s, %s AS _d%s%s FROM %s WHERE %s", strings.Join(link, ", "), doc, prefixComma(proj), rank, src.from, where)
+	groupBy := make([]string, len(src.near))
+	for i := range src.near {
+		groupBy[i] = fmt.Sprintf("x._l%d", i+1)
+	}
+	agg := "json_agg(x._d" + orderClause(aggOrder) + ")"
+	if r.Kind == config.HasOne {
+		agg = "(array_agg(x._d))[1]"
+	}
+	batch.relations = append(batch.relations, fmt.Sprintf("LEFT JOIN (SELECT %s, %s AS v FROM (%s) AS x%s GROUP BY %s) AS %s ON %s",
+		strings.Join(groupBy, ", "), agg, inner, keep, strings.Join(groupBy, ", "), alias, strings.Join(on, " AND ")))
+	if r.Kind == config.HasOne {
+		return alias + ".v"
+	}
+	return "COALESCE(" + alias + ".v, '[]'::json)"
+}
+
+func prefixComma(items []string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(items, ", ")
 }
 
 func prefixAll(prefix string, items []string) string {
