@@ -25,30 +25,6 @@ func repoRoot(t testing.TB) string {
 	return root
 }
 
-// compatDir finds the Rust flusso 0.15 compatibility files: $FLUSSO_COMPAT_DIR,
-// shared/compat/flusso-0.15 beside or above the workspace, or in /work.
-func compatDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("FLUSSO_COMPAT_DIR"); d != "" {
-		return d
-	}
-	var candidates []string
-	for dir := repoRoot(t); ; dir = filepath.Dir(dir) {
-		candidates = append(candidates, dir)
-		if filepath.Dir(dir) == dir {
-			break
-		}
-	}
-	for _, dir := range append(candidates, "/work") {
-		c := filepath.Join(dir, "shared", "compat", "flusso-0.15")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
-		}
-	}
-	t.Skip("the Rust flusso 0.15 compatibility files (shared/compat/flusso-0.15) are not on this machine; set FLUSSO_COMPAT_DIR")
-	return ""
-}
-
 func noEnv(string) (string, bool) { return "", false }
 
 func mustLoad(t testing.TB, path string) *Config {

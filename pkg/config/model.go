@@ -322,6 +322,28 @@ type OrderBy struct {
 	Direction string `json:"direction"` // asc | desc
 }
 
+// Tables lists every table the schema reads: the root, related and
+// aggregated tables and junctions, in document order, with repeats.
+func (s *Schema) Tables() []TableRef {
+	refs := []TableRef{s.Table}
+	Walk(s.Fields, func(f *Field) bool {
+		switch {
+		case f.Relation != nil:
+			refs = append(refs, f.Relation.Table)
+			if f.Relation.Through != nil {
+				refs = append(refs, f.Relation.Through.Table)
+			}
+		case f.Aggregate != nil:
+			refs = append(refs, f.Aggregate.Table)
+			if f.Aggregate.Through != nil {
+				refs = append(refs, f.Aggregate.Through.Table)
+			}
+		}
+		return true
+	})
+	return refs
+}
+
 // Walk calls fn for every field of the tree in document order, parents
 // before children. Returning false skips the children of that field.
 func Walk(fields []*Field, fn func(*Field) bool) {

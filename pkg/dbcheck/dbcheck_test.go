@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/flusso-go/flusso/pkg/internal/compat"
 	"os"
 	"path/filepath"
 	"strings"
@@ -621,7 +622,7 @@ func TestExamplesPass(t *testing.T) {
 
 // The Rust flusso 0.15 development deployment passes against its database.
 func TestUpstreamDevPasses(t *testing.T) {
-	dev := filepath.Join(compatDir(t), "dev")
+	dev := filepath.Join(compat.Dir(t), "dev")
 	db := pgtest.NewDatabase(t)
 	db.ExecFiles(t, filepath.Join(dev, "postgres/01_schema.sql"), filepath.Join(dev, "postgres/02_seed.sql"), filepath.Join(dev, "postgres/03_replication.sql"))
 	rep := checkDeployment(t, db, filepath.Join(dev, "flusso.toml"))
@@ -649,32 +650,4 @@ func checkDeployment(t *testing.T, db *pgtest.Database, path string) Report {
 		}
 	}
 	return rep
-}
-
-// compatDir finds the Rust flusso 0.15 compatibility files: $FLUSSO_COMPAT_DIR,
-// shared/compat/flusso-0.15 beside or above the workspace, or in /work.
-func compatDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("FLUSSO_COMPAT_DIR"); d != "" {
-		return d
-	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var candidates []string
-	for dir := root; ; dir = filepath.Dir(dir) {
-		candidates = append(candidates, dir)
-		if filepath.Dir(dir) == dir {
-			break
-		}
-	}
-	for _, dir := range append(candidates, "/work") {
-		c := filepath.Join(dir, "shared", "compat", "flusso-0.15")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
-		}
-	}
-	t.Skip("the Rust flusso 0.15 compatibility files (shared/compat/flusso-0.15) are not on this machine; set FLUSSO_COMPAT_DIR")
-	return ""
 }

@@ -44,7 +44,7 @@ type Builder struct {
 // New plans the statement of an index from its schema and the catalog.
 // Errors name the index, the field and what is missing.
 func New(ctx context.Context, index string, s *config.Schema, cat *catalog.Catalog) (*Builder, error) {
-	refs := tablesOf(s)
+	refs := s.Tables()
 	tables, err := cat.Tables(ctx, refs...)
 	if err != nil {
 		return nil, err
@@ -126,27 +126,6 @@ func (b *Builder) Build(ctx context.Context, q Querier, keys [][]string, emit fu
 		return fmt.Errorf("index %s: build: %w", b.index, err)
 	}
 	return nil
-}
-
-// tablesOf lists every table a schema reads.
-func tablesOf(s *config.Schema) []config.TableRef {
-	refs := []config.TableRef{s.Table}
-	config.Walk(s.Fields, func(f *config.Field) bool {
-		switch {
-		case f.Relation != nil:
-			refs = append(refs, f.Relation.Table)
-			if f.Relation.Through != nil {
-				refs = append(refs, f.Relation.Through.Table)
-			}
-		case f.Aggregate != nil:
-			refs = append(refs, f.Aggregate.Table)
-			if f.Aggregate.Through != nil {
-				refs = append(refs, f.Aggregate.Through.Table)
-			}
-		}
-		return true
-	})
-	return refs
 }
 
 // planner generates the statement; params collects the bound values.

@@ -3,7 +3,7 @@ package document
 import (
 	"context"
 	"fmt"
-	"os"
+	"github.com/flusso-go/flusso/pkg/internal/compat"
 	"path/filepath"
 	"testing"
 
@@ -116,7 +116,7 @@ fields:
 
 // The Rust flusso's example deployment builds a document for every root row.
 func TestUpstreamDeploymentBuildsEveryRow(t *testing.T) {
-	dir := compatDir(t)
+	dir := filepath.Join(compat.Dir(t), "dev")
 	db := pgtest.NewDatabase(t)
 	db.ExecFiles(t, filepath.Join(dir, "postgres", "01_schema.sql"), filepath.Join(dir, "postgres", "02_seed.sql"), filepath.Join(dir, "postgres", "03_replication.sql"))
 	cfg, diags := config.Load(filepath.Join(dir, "flusso.toml"), config.Options{Env: noEnv})
@@ -167,27 +167,4 @@ func TestUpstreamDeploymentBuildsEveryRow(t *testing.T) {
 			}
 		}
 	}
-}
-
-// compatDir finds the Rust flusso 0.15 example deployment, or skips.
-func compatDir(t *testing.T) string {
-	t.Helper()
-	candidates := []string{os.Getenv("FLUSSO_COMPAT_DIR")}
-	for dir, _ := filepath.Abs("../.."); ; dir = filepath.Dir(dir) {
-		candidates = append(candidates, filepath.Join(dir, "shared", "compat", "flusso-0.15"))
-		if filepath.Dir(dir) == dir {
-			break
-		}
-	}
-	candidates = append(candidates, "/work/shared/compat/flusso-0.15")
-	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(c, "dev", "flusso.toml")); err == nil {
-			return filepath.Join(c, "dev")
-		}
-	}
-	t.Skip("the Rust flusso 0.15 compatibility files are not on this machine; set FLUSSO_COMPAT_DIR")
-	return ""
 }

@@ -77,7 +77,7 @@ func plan(ctx context.Context, cfg *config.Config, cat *catalog.Catalog) (*Resol
 	var refs []config.TableRef
 	for _, ix := range cfg.Indexes {
 		if ix.Enabled && ix.Schema != nil {
-			refs = append(refs, schemaTables(ix.Schema)...)
+			refs = append(refs, ix.Schema.Tables()...)
 		}
 	}
 	tables, err := cat.Tables(ctx, refs...)
@@ -112,27 +112,6 @@ func plan(ctx context.Context, cfg *config.Config, cat *catalog.Catalog) (*Resol
 		return nil, errors.Join(p.errs...)
 	}
 	return r, nil
-}
-
-// schemaTables lists every table a schema reads.
-func schemaTables(s *config.Schema) []config.TableRef {
-	refs := []config.TableRef{s.Table}
-	config.Walk(s.Fields, func(f *config.Field) bool {
-		switch {
-		case f.Relation != nil:
-			refs = append(refs, f.Relation.Table)
-			if f.Relation.Through != nil {
-				refs = append(refs, f.Relation.Through.Table)
-			}
-		case f.Aggregate != nil:
-			refs = append(refs, f.Aggregate.Table)
-			if f.Aggregate.Through != nil {
-				refs = append(refs, f.Aggregate.Through.Table)
-			}
-		}
-		return true
-	})
-	return refs
 }
 
 func (p *planner) errorf(path, format string, args ...any) {
