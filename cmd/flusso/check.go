@@ -12,39 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flusso-go/flusso/pkg/cli"
 	"github.com/flusso-go/flusso/pkg/config"
 	"github.com/flusso-go/flusso/pkg/dbcheck"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
-
-// settingFlags registers a flag for every config setting on fs and returns a
-// function collecting the ones the user set.
-func settingFlags(fs *pflag.FlagSet) func() map[string]string {
-	values := map[string]*string{}
-	for _, s := range config.Settings() {
-		values[s.Key] = fs.String(s.Flag, "", fmt.Sprintf("%s [%s] (env %s, default %q)", s.Doc, s.TypeName(), s.Env, s.Default))
-	}
-	return func() map[string]string {
-		out := map[string]string{}
-		for _, s := range config.Settings() {
-			if fs.Changed(s.Flag) {
-				out[s.Key] = *values[s.Key]
-			}
-		}
-		return out
-	}
-}
-
-func configFlag(fs *pflag.FlagSet) *string {
-	def := "flusso.toml"
-	if v, ok := os.LookupEnv("FLUSSO_CONFIG"); ok {
-		def = v
-	}
-	return fs.StringP("config", "c", def, "path of flusso.toml (env FLUSSO_CONFIG)")
-}
 
 func newCheck() *cobra.Command {
 	var (
@@ -61,11 +35,11 @@ func newCheck() *cobra.Command {
 			"--offline checks the files only.",
 		Args: cobra.NoArgs,
 	}
-	path := configFlag(cmd.Flags())
+	path := cli.ConfigFlag(cmd.Flags())
 	cmd.Flags().BoolVar(&offline, "offline", false, "check the files only, without connecting to the database")
 	cmd.Flags().StringVar(&format, "format", "human", "output format: human or json")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for the database: to connect, then to read its catalog")
-	flags := settingFlags(cmd.Flags())
+	flags := cli.SettingFlags(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if format != "human" && format != "json" {
 			return usageError("--format must be human or json, not %q", format)

@@ -1,0 +1,102 @@
+package events
+
+// The event catalogue: each event's name (its type is dev.flusso.<name>.v1
+// and its subject flusso.<pipeline>.events.<service>.<name>) and the JSON
+// of its data. Counters in events are deltas since the service's previous
+// event of that name, so that several replicas sum up.
+const (
+	Started           = "started"            // a service instance started
+	Stopped           = "stopped"            // a service instance stopped cleanly
+	Heartbeat         = "heartbeat"          // a service instance is alive
+	Error             = "error"              // something failed; Fatal says whether the service stops
+	SlotLag           = "slot.lag"           // how far the slot is behind the WAL
+	ChangesCaptured   = "changes.captured"   // changes the capture published since its last such event
+	LiveStarted       = "live.started"       // the capture streams changes
+	BackfillStarted   = "backfill.started"   // an index generation is being seeded
+	BackfillProgress  = "backfill.progress"  // tasks of a seeding done
+	IndexSeeded       = "index.seeded"       // an index generation is seeded and serves reads
+	BackfillCompleted = "backfill.completed" // every index is seeded
+	IndexesEnsured    = "indexes.ensured"    // the sink's indexes and aliases exist
+	BatchCommitted    = "batch.committed"    // an indexer wrote a batch and acked it
+	DocumentsRejected = "documents.rejected" // a sink rejected documents
+)
+
+// StartedData is the data of Started.
+type StartedData struct {
+	Instance string   `json:"instance"`
+	Version  string   `json:"version"`
+	Indexes  []string `json:"indexes"`
+}
+
+// StoppedData is the data of Stopped.
+type StoppedData struct {
+	Instance string `json:"instance"`
+	Reason   string `json:"reason"`
+}
+
+// HeartbeatData is the data of Heartbeat.
+type HeartbeatData struct {
+	Instance      string `json:"instance"`
+	UptimeSeconds int64  `json:"uptime_seconds"`
+	// Role is what the instance does now: for the capture "active" or
+	// "standby".
+	Role string `json:"role,omitempty"`
+}
+
+// ErrorData is the data of Error.
+type ErrorData struct {
+	Instance string `json:"instance"`
+	// Component names where it happened: postgres, nats, slot, backfill…
+	Component string `json:"component"`
+	Message   string `json:"message"`
+	Fatal     bool   `json:"fatal"`
+}
+
+// SlotLagData is the data of SlotLag.
+type SlotLagData struct {
+	Slot         string `json:"slot"`
+	LagBytes     int64  `json:"lag_bytes"`
+	ConfirmedLSN string `json:"confirmed_lsn"`
+	CurrentLSN   string `json:"current_lsn"`
+}
+
+// ChangesCapturedData is the data of ChangesCaptured.
+type ChangesCapturedData struct {
+	Changes      int64            `json:"changes"`
+	Transactions int64            `json:"transactions"`
+	Tables       map[string]int64 `json:"tables"` // schema.table -> changes
+	LastLSN      string           `json:"last_lsn"`
+	ConfirmedLSN string           `json:"confirmed_lsn"`
+}
+
+// LiveStartedData is the data of LiveStarted.
+type LiveStartedData struct {
+	Slot     string `json:"slot"`
+	StartLSN string `json:"start_lsn"`
+}
+
+// BackfillStartedData is the data of BackfillStarted.
+type BackfillStartedData struct {
+	Index       string `json:"index"`
+	Hash        string `json:"hash"`
+	Reason      string `json:"reason"` // first run, new schema, reindex, slot lost, truncate
+	Tasks       int    `json:"tasks"`
+	Keys        int64  `json:"keys"`
+	SnapshotLSN string `json:"snapshot_lsn"`
+}
+
+// BackfillProgressData is the data of BackfillProgress.
+type BackfillProgressData struct {
+	Index     string `json:"index"`
+	Hash      string `json:"hash"`
+	Task      int    `json:"task"`
+	Tasks     int    `json:"tasks"`
+	Keys      int64  `json:"keys"`      // keys of this task
+	Documents int64  `json:"documents"` // documents it built
+}
+
+// IndexSeededData is the data of IndexSeeded.
+type IndexSeededData struct {
+	Index string `json:"index"`
+	Hash  string `json:"hash"`
+}
