@@ -1,7 +1,8 @@
 // Package pgtest runs throwaway PostgreSQL clusters for tests: initdb into a
 // temporary folder, a free port, logical replication enabled and durability
 // off. One cluster serves a whole test binary and each test gets its own
-// database. The cluster dies with the test process, even when it crashes.
+// database; a test that restarts or crashes the server takes a private
+// cluster. Every cluster dies with the test process, even when it crashes.
 //
 // A package using it wires its TestMain:
 //
@@ -33,15 +34,30 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Cluster is a running PostgreSQL server owned by this process.
+// Cluster is a PostgreSQL server owned by this process. It may be shut
+// down, killed and restarted on the same port and data until Stop removes it.
 type Cluster struct {
 	Port    int
 	Dir     string // data directory (removed by Stop)
 	BinDir  string
 	Version string
+
+	path    string // the postgres executable
+	args    []string
+	cred    *syscall.Credential
+	private bool // owned by one test: its databases go with it
+
+	mu      sync.Mutex // serialises Restart, Shutdown, Kill and Stop
+	proc    *process   // the running postmaster, nil while down
+	killed  bool       // killed since the last start: see Stop
+	stopped bool
+}
+
+// process is one run of the postmaster.
+type process struct {
 	cmd     *exec.Cmd
-	exited  chan error
-	stop    sync.Once
+	exited  chan struct{} // closed when cmd has exited
+	exitErr error         // read after exited is closed
 }
 
 // URL returns the connection URL of database db as the superuser.
@@ -135,23 +151,180 @@ func Start() (*Cluster, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	c := &Cluster{Port: port, Dir: dir, BinDir: bin, exited: make(chan error, 1)}
-	args := []string{
+	c := &Cluster{Port: port, Dir: dir, BinDir: bin, path: filepath.Join(bin, "postgres"), cred: cred}
+	c.args = []string{
 		"-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1", "-k", dir,
 		"-c", "wal_level=logical", "-c", "max_replication_slots=32", "-c", "max_wal_senders=32",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200", "-c", "shared_buffers=128MB", "-c", "TimeZone=UTC", "-c", "jit=off",
 		"-c", "log_min_messages=warning", "-c", "logging_collector=off",
 	}
-	if err := c.spawn(filepath.Join(bin, "postgres"), args, cred, filepath.Join(dir, "server.log")); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	if err := c.waitReady(30 * time.Second); err != nil {
+	if err := c.start(); err != nil {
 		c.Stop()
 		return nil, err
 	}
 	return c, nil
+}
+
+// Private starts a cluster for one test, stopped when the test ends: for a
+// test that restarts, crashes or reconfigures the server, which must not do
+// that to the shared one. Without the server binaries, the test fails saying
+// how to install them.
+func Private(tb testing.TB) *Cluster {
+	tb.Helper()
+	c, err := Start()
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	c.private = true
+	tb.Cleanup(c.Stop)
+	return c
+}
+
+// start runs the postmaster and waits until it accepts connections. The
+// caller holds c.mu, or owns c alone.
+func (c *Cluster) start() error {
+	p, err := spawn(c.path, c.args, c.cred, filepath.Join(c.Dir, "server.log"))
+	if err != nil {
+		return err
+	}
+	c.proc = p
+	if err := c.waitReady(p, 30*time.Second); err != nil {
+		c.halt(syscall.SIGKILL)
+		c.killed = false // Stop must not wait for another failed start
+		return err
+	}
+	c.killed = false // a started server has removed what the killed one left
+	return nil
+}
+
+// Restart shuts the server down fast if it runs, then starts it again on the
+// same port, data and settings, and waits until it accepts connections.
+// Connections open before are broken; pools reconnect.
+func (c *Cluster) Restart() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return errors.New("restart: the cluster was stopped for good")
+	}
+	c.halt(syscall.SIGINT)
+	return c.start()
+}
+
+// Crash kills the server and all its processes (SIGKILL), as a power cut
+// would to the processes but not to the files, and starts it again: the
+// server recovers from its WAL. Commits made with synchronous_commit=off,
+// the cluster's default, within the last few hundred milliseconds may be
+// lost, as on a real crash; a test that needs them kept commits with
+// synchronous_commit=on.
+func (c *Cluster) Crash() error {
+	c.Kill()
+	return c.Restart()
+}
+
+// Kill kills the server and all its processes (SIGKILL) and leaves it down
+// until Restart.
+func (c *Cluster) Kill() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.halt(syscall.SIGKILL)
+}
+
+// Shutdown stops the server fast and leaves it down, files kept, until
+// Restart.
+func (c *Cluster) Shutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.halt(syscall.SIGINT)
+}
+
+// halt signals the server and waits until it and its children are gone,
+// killing them all after 10 seconds. SIGINT is a fast shutdown; SIGKILL kills
+// every process of the server at once. The caller holds c.mu.
+func (c *Cluster) halt(sig syscall.Signal) {
+	p := c.proc
+	if p == nil {
+		return
+	}
+	c.proc = nil
+	if sig == syscall.SIGKILL {
+		killAll(p)
+		c.killed = true
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		killAll(p)
+		c.killed = true
+	}
+}
+
+// killAll kills the postmaster and its children, and waits until they are
+// gone: backends left behind by a killed postmaster hold its shared memory,
+// which a new postmaster refuses to share. Each child leads a process group
+// of its own (postgres calls setsid), so a signal to the postmaster's group
+// misses them: they are found by parent. The postmaster is stopped first so
+// that it forks no child while they are listed.
+func killAll(p *process) {
+	pid := p.cmd.Process.Pid
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if state, _, ok := procStat(pid); !ok || state == "T" || state == "Z" {
+			break
+		}
+	}
+	children := childrenOf(pid)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	for _, child := range children {
+		_ = syscall.Kill(child, syscall.SIGKILL)
+	}
+	<-p.exited
+	deadline := time.Now().Add(10 * time.Second)
+	for _, child := range children {
+		for running(child) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// procStat reads the state and parent of a process from /proc.
+func procStat(pid int) (state string, ppid int, ok bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0, false
+	}
+	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return "", 0, false
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 2 {
+		return "", 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	return f[0], ppid, true
+}
+
+func childrenOf(pid int) []int {
+	var children []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		child, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+		if _, ppid, ok := procStat(child); ok && ppid == pid {
+			children = append(children, child)
+		}
+	}
+	return children
+}
+
+// running tells whether a process exists and is no zombie: a zombie holds no
+// memory, and whoever inherited it may never reap it.
+func running(pid int) bool {
+	state, _, ok := procStat(pid)
+	return ok && state != "Z" && state != "X"
 }
 
 // baseDir is where clusters live: $FLUSSO_PGTEST_DIR, else /dev/shm, whose
@@ -212,32 +385,39 @@ func templateCluster(bin string, cred *syscall.Credential) (string, error) {
 
 // spawn starts the server from a goroutine locked to its OS thread for the
 // life of the process: Pdeathsig fires when the thread that forked dies, so
-// the thread must live exactly as long as the process.
-func (c *Cluster) spawn(path string, args []string, cred *syscall.Credential, logPath string) error {
-	logFile, err := os.Create(logPath)
+// the thread must live as long as the process. Once the process has exited
+// the goroutine returns, and the runtime retires the still-locked thread with
+// it. The log is appended to, so that it tells every run.
+func spawn(path string, args []string, cred *syscall.Credential, logPath string) (*process, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	p := &process{exited: make(chan struct{})}
 	started := make(chan error)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the process
+		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
 		cmd := exec.Command(path, args...)
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 		if err := cmd.Start(); err != nil {
+			logFile.Close()
 			started <- fmt.Errorf("start postgres: %w", err)
 			return
 		}
-		c.cmd = cmd
+		p.cmd = cmd
 		started <- nil
-		c.exited <- cmd.Wait()
+		p.exitErr = cmd.Wait()
 		logFile.Close()
-		select {} // keep the thread
+		close(p.exited)
 	}()
-	return <-started
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
-func (c *Cluster) waitReady(timeout time.Duration) error {
+func (c *Cluster) waitReady(p *process, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -248,9 +428,9 @@ func (c *Cluster) waitReady(timeout time.Duration) error {
 			return conn.QueryRow(context.Background(), "SHOW server_version").Scan(&c.Version)
 		}
 		select {
-		case exitErr := <-c.exited:
+		case <-p.exited:
 			log, _ := os.ReadFile(filepath.Join(c.Dir, "server.log"))
-			return fmt.Errorf("postgres exited during start (%v):\n%s", exitErr, log)
+			return fmt.Errorf("postgres exited during start (%v):\n%s", p.exitErr, log)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -286,20 +466,22 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Stop shuts the server down fast and removes its files.
+// Stop shuts the server down fast and removes its files, for good.
 func (c *Cluster) Stop() {
-	c.stop.Do(func() {
-		if c.cmd != nil && c.cmd.Process != nil {
-			_ = c.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
-			select {
-			case <-c.exited:
-			case <-time.After(10 * time.Second):
-				_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-				<-c.exited
-			}
-		}
-		os.RemoveAll(c.Dir)
-	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return
+	}
+	c.stopped = true
+	c.halt(syscall.SIGINT)
+	// A killed server leaves shared memory outside its folder (a System V
+	// segment, files in /dev/shm) that only postgres knows how to find: a
+	// start and a clean shutdown remove them.
+	if c.killed && c.start() == nil {
+		c.halt(syscall.SIGINT)
+	}
+	os.RemoveAll(c.Dir)
 }
 
 var shared struct {
@@ -339,7 +521,13 @@ type Database struct {
 // the test ends.
 func NewDatabase(tb testing.TB) *Database {
 	tb.Helper()
-	c := Shared(tb)
+	return Shared(tb).NewDatabase(tb)
+}
+
+// NewDatabase creates an empty database on the cluster, dropped when the test
+// ends (on a private cluster, with the cluster).
+func (c *Cluster) NewDatabase(tb testing.TB) *Database {
+	tb.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "t_" + hex.EncodeToString(b[:])
@@ -355,6 +543,9 @@ func NewDatabase(tb testing.TB) *Database {
 		tb.Fatalf("pgtest: create database: %v", err)
 	}
 	db := &Database{Name: name, URL: c.URL(name), Cluster: c}
+	if c.private {
+		return db
+	}
 	tb.Cleanup(func() {
 		ctx := context.Background()
 		admin, err := pgx.Connect(ctx, c.URL("postgres"))
