@@ -1,0 +1,138 @@
+// Command flusso-capture runs the capture service alone: it reads the
+// source's logical replication slot and publishes every committed row change,
+// and the backfill tasks, to an external NATS JetStream. It is the
+// composition root of the service: flags and environment, logging, the NATS
+// connection and process signals; the capture itself is package capture.
+//
+// Exit codes: 0 after a clean shutdown (SIGTERM or SIGINT), 1 on any error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/flusso-go/flusso/pkg/cli"
+	"github.com/flusso-go/flusso/pkg/config"
+	"github.com/flusso-go/flusso/services/capture"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/pflag"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("flusso-capture", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := cli.ConfigFlag(fs)
+	settings := cli.SettingFlags(fs)
+	logger := cli.LogFlags(fs)
+	instance := fs.String("instance", defaultInstance(), "name of this capture in events (env FLUSSO_INSTANCE)")
+	if v, ok := os.LookupEnv("FLUSSO_INSTANCE"); ok {
+		*instance = v
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: flusso-capture [flags]\n\nStreams the source's row changes into NATS JetStream.\n\n%s", fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "flusso-capture:", err)
+		return 1
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "flusso-capture: unexpected arguments %q\n", fs.Args())
+		return 1
+	}
+	log, err := logger(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "flusso-capture:", err)
+		return 1
+	}
+	if err := serve(ctx, log, *configPath, settings(), *instance); err != nil {
+		log.Error("flusso-capture failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func defaultInstance() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "capture"
+	}
+	return host + "-" + strconv.Itoa(os.Getpid())
+}
+
+// serve loads the config, connects to NATS and captures until ctx ends.
+func serve(ctx context.Context, log *slog.Logger, path string, flags map[string]string, instance string) error {
+	cfg, diags := config.Load(path, config.Options{Flags: flags})
+	if err := diags.Err(); err != nil {
+		return fmt.Errorf("config:\n%w", err)
+	}
+	for _, d := range diags {
+		log.Warn("config", "diagnostic", d.String())
+	}
+	if cfg.NATS.URL == "" {
+		return errors.New("no NATS URL: the standalone capture needs an external NATS server with JetStream (nats.url, --nats-url or FLUSSO_NATS_URL)")
+	}
+	opts := []nats.Option{
+		nats.Name("flusso-capture " + instance),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("disconnected from NATS", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted()) }),
+	}
+	if cfg.NATS.Credentials != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATS.Credentials))
+	}
+	if cfg.NATS.TLSCAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.NATS.TLSCAFile))
+	}
+	if cfg.NATS.TLSCertFile != "" || cfg.NATS.TLSKeyFile != "" {
+		opts = append(opts, nats.ClientCert(cfg.NATS.TLSCertFile, cfg.NATS.TLSKeyFile))
+	}
+	nc, err := nats.Connect(cfg.NATS.URL, opts...)
+	if err != nil {
+		return fmt.Errorf("nats %s: %w", cfg.NATS.URL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.Capture.PublishWindow+1))
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	c, err := capture.New(ctx, capture.Options{Config: cfg, JetStream: js, Logger: log, Instance: instance})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer c.Close()
+	log.Info("capture starting", "instance", instance, "slot", cfg.Capture.Slot, "pipeline", cfg.Pipeline())
+	if err := c.Run(ctx); err != nil {
+		return err
+	}
+	if err := nc.FlushTimeout(5 * time.Second); err != nil {
+		log.Warn("nats flush on exit", "err", err)
+	}
+	log.Info("capture stopped")
+	return nil
+}
