@@ -100,3 +100,23 @@ type IndexSeededData struct {
 	Index string `json:"index"`
 	Hash  string `json:"hash"`
 }
+
+// BatchCommittedData is the data of BatchCommitted.
+type BatchCommittedData struct {
+	Instance  string `json:"instance"`
+	Changes   int    `json:"changes"`
+	Tasks     int    `json:"tasks"`
+	Documents int    `json:"documents"`
+	// Indexes counts the documents written per index.
+	Indexes     map[string]int `json:"indexes"`
+	FlushMicros int64          `json:"flush_micros"`
+}
+
+// DocumentsRejectedData is the data of DocumentsRejected.
+type DocumentsRejectedData struct {
+	Instance string   `json:"instance"`
+	Index    string   `json:"index"`
+	Sink     string   `json:"sink"`
+	Count    int      `json:"count"`
+	IDs      []string `json:"ids"`
+}
