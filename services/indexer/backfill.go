@@ -97,7 +97,12 @@ func (ix *Indexer) ensure(ctx context.Context, indexes []string) error {
 		} else if st.Serving != nil {
 			serving := sink.Generation{Hash: st.Serving.Hash, Number: st.Serving.Generation}
 			t.Serving = &serving
-			t.Write = append([]sink.Generation{serving}, cur)
+			// A reindex of the same schema writes both generations, so reads
+			// never see a gap. A new schema's documents do not fit the serving
+			// generation's strict mapping: it is left as it is until the flip.
+			if serving.Hash == cur.Hash {
+				t.Write = append([]sink.Generation{serving}, cur)
+			}
 			fp += fmt.Sprintf("/%s/%d", serving.Hash, serving.Number)
 		}
 		for _, s := range ix.sinks {

@@ -48,6 +48,9 @@ type watch struct {
 	deadline atomic.Int64 // unix nanos
 	margin   time.Duration
 	stop     func()
+	// caughtUp is set when the fetch returned fewer messages than the batch
+	// size: the consumer has caught up, the batch's change writes refresh.
+	caughtUp bool
 }
 
 func (ix *Indexer) watch(ctx context.Context, msgs []jetstream.Msg, fetched time.Time) *watch {
@@ -97,6 +100,7 @@ type taskMsg struct {
 func (ix *Indexer) process(ctx context.Context, msgs []jetstream.Msg, fetched time.Time) error {
 	w := ix.watch(ctx, msgs, fetched)
 	defer w.stop()
+	w.caughtUp = len(msgs) < max(ix.cfg.Indexer.BatchSize, 1)
 	var (
 		changeMsgs []jetstream.Msg
 		chs        []*changes.Change
@@ -255,7 +259,7 @@ func (ix *Indexer) processChanges(ctx context.Context, w *watch, msgs []jetstrea
 		ops = append(ops, built...)
 		perIndex[index] = len(built)
 	}
-	flush, err := ix.write(ctx, w, ops)
+	flush, err := ix.writeOps(ctx, w, ops, w.caughtUp)
 	if err != nil {
 		return err
 	}
@@ -313,6 +317,17 @@ func (ix *Indexer) build(ctx context.Context, index string, wanted map[string]*w
 // stream, under stop they end the run. It returns the time spent in the
 // sinks.
 func (ix *Indexer) write(ctx context.Context, w *watch, ops []sink.Op) (time.Duration, error) {
+	return ix.writeOps(ctx, w, ops, false)
+}
+
+// refresher is a sink that can make its next writes visible at once (the
+// OpenSearch sink's refresh parameter).
+type refresher interface{ SetRefresh(refresh string) }
+
+// writeOps is write; with refresh, sinks that support it make these writes
+// visible at once (the consumer has caught up, so a refresh per batch is
+// cheap and readers see the changes without waiting for refresh_interval).
+func (ix *Indexer) writeOps(ctx context.Context, w *watch, ops []sink.Op, refresh bool) (time.Duration, error) {
 	if len(ops) == 0 {
 		return 0, nil
 	}
@@ -331,7 +346,7 @@ func (ix *Indexer) write(ctx context.Context, w *watch, ops []sink.Op) (time.Dur
 			return spent, err
 		}
 		start := time.Now()
-		rejected, err := s.Write(ctx, ops)
+		rejected, err := ix.writeSink(ctx, s, ops, refresh)
 		spent += time.Since(start)
 		if err != nil {
 			return spent, fmt.Errorf("sink %s: %w", s.Name(), err)
@@ -341,6 +356,35 @@ func (ix *Indexer) write(ctx context.Context, w *watch, ops []sink.Op) (time.Dur
 		}
 	}
 	return spent, nil
+}
+
+// writeSink writes ops to one sink, with refresh on when asked and the sink
+// supports it. Concurrent batches count their refreshing writes per sink so
+// that one finishing does not turn refresh off under another.
+func (ix *Indexer) writeSink(ctx context.Context, s sink.Sink, ops []sink.Op, refresh bool) ([]sink.Rejection, error) {
+	r, ok := s.(refresher)
+	if !refresh || !ok {
+		return s.Write(ctx, ops)
+	}
+	ix.refreshing(s.Name(), r, +1)
+	defer ix.refreshing(s.Name(), r, -1)
+	return s.Write(ctx, ops)
+}
+
+func (ix *Indexer) refreshing(name string, r refresher, delta int) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.refreshers == nil {
+		ix.refreshers = map[string]int{}
+	}
+	n := ix.refreshers[name] + delta
+	ix.refreshers[name] = n
+	switch {
+	case n == 1 && delta > 0:
+		r.SetRefresh("true")
+	case n == 0:
+		r.SetRefresh("")
+	}
 }
 
 // rejected applies the failure policy to a sink's rejections.

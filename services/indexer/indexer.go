@@ -71,6 +71,8 @@ type Indexer struct {
 	mu      sync.Mutex
 	ensured map[string]string
 	seeded  map[string]bool
+	// refreshers counts, per sink, the writes in flight that refresh.
+	refreshers map[string]int
 }
 
 // New connects to the source, makes sure the pipeline's streams exist and

@@ -156,6 +156,9 @@ var metaBody = map[string]any{
 // Ensure creates the target's generations that do not exist yet, with the
 // seeding settings unless the generation already serves, and the meta index.
 func (s *Sink) Ensure(ctx context.Context, t sink.Target) error {
+	if t.Body == nil {
+		return fmt.Errorf("sink %s: index %s: no index body to create its generations from", s.Name(), t.Index)
+	}
 	if err := s.createIndex(ctx, s.MetaIndex(), metaBody); err != nil {
 		return err
 	}
@@ -168,9 +171,8 @@ func (s *Sink) Ensure(ctx context.Context, t sink.Target) error {
 			return err
 		}
 	}
-	if t.Serving != nil && !slices.Contains(t.Write, *t.Serving) {
-		names = append(names, s.generation(t.Index, *t.Serving))
-	}
+	// Writes go to t.Write only: a serving generation left out of it (a new
+	// schema being seeded) keeps its documents until the flip.
 	s.mu.Lock()
 	s.targets[t.Index] = names
 	s.mu.Unlock()

@@ -23,6 +23,7 @@ import (
 	"github.com/flusso-go/flusso/pkg/cli"
 	"github.com/flusso-go/flusso/pkg/config"
 	"github.com/flusso-go/flusso/pkg/sink"
+	"github.com/flusso-go/flusso/pkg/sink/opensearch"
 	"github.com/flusso-go/flusso/pkg/sink/stdout"
 	"github.com/flusso-go/flusso/services/indexer"
 	"github.com/nats-io/nats.go"
@@ -81,8 +82,9 @@ func defaultInstance() string {
 }
 
 // buildSinks makes the configured sinks. Documents go to stdout (out) for a
-// stdout sink.
-func buildSinks(cfg *config.Config, out io.Writer) ([]sink.Sink, error) {
+// stdout sink; an opensearch sink resolves its secrets from the process
+// environment and logs through log.
+func buildSinks(cfg *config.Config, out io.Writer, log *slog.Logger) ([]sink.Sink, error) {
 	var sinks []sink.Sink
 	for _, sc := range cfg.Sinks {
 		switch sc.Type {
@@ -90,7 +92,11 @@ func buildSinks(cfg *config.Config, out io.Writer) ([]sink.Sink, error) {
 			pretty := sc.Stdout != nil && sc.Stdout.Pretty
 			sinks = append(sinks, stdout.New(sc.Name, out, pretty))
 		case config.SinkOpenSearch:
-			return nil, fmt.Errorf("sink %s: type opensearch: the OpenSearch sink (pkg/sink/opensearch) is not part of this build of flusso-indexer", sc.Name)
+			s, err := opensearch.New(cfg, sc, os.LookupEnv, log)
+			if err != nil {
+				return nil, err
+			}
+			sinks = append(sinks, s)
 		default:
 			return nil, fmt.Errorf("sink %s: unknown type %q", sc.Name, sc.Type)
 		}
@@ -113,7 +119,7 @@ func serve(ctx context.Context, log *slog.Logger, out io.Writer, path string, fl
 	if cfg.NATS.URL == "" {
 		return errors.New("no NATS URL: the standalone indexer needs an external NATS server with JetStream (nats.url, --nats-url or FLUSSO_NATS_URL)")
 	}
-	sinks, err := buildSinks(cfg, out)
+	sinks, err := buildSinks(cfg, out, log)
 	if err != nil {
 		return err
 	}
