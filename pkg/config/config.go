@@ -222,6 +222,17 @@ func (c *Config) Pipeline() string {
 	return c.Capture.Slot
 }
 
+// EnabledIndexes names the enabled indexes, in file order.
+func (c *Config) EnabledIndexes() []string {
+	var out []string
+	for _, ix := range c.Indexes {
+		if ix.Enabled {
+			out = append(out, ix.Name)
+		}
+	}
+	return out
+}
+
 // Index returns the index named name, or nil.
 func (c *Config) Index(name string) *Index {
 	for _, ix := range c.Indexes {

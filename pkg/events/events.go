@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -51,6 +52,16 @@ func (p *Publisher) Publish(ctx context.Context, name string, data any) error {
 		return fmt.Errorf("publish event %s: %w", name, err)
 	}
 	return nil
+}
+
+// Emit publishes an event on a best-effort basis: observers must not stop
+// the pipeline, so a failure (after 5 s) is only logged.
+func (p *Publisher) Emit(ctx context.Context, log *slog.Logger, name string, data any) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := p.Publish(ctx, name, data); err != nil {
+		log.Warn("event not published", "event", name, "err", err)
+	}
 }
 
 // Message builds the NATS message of an event without sending it.

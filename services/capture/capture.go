@@ -98,7 +98,7 @@ func (c *Capture) Close() { c.pool.Close() }
 // NATS goes away, and waits as a standby while another capture holds the
 // slot. It returns nil after a clean shutdown.
 func (c *Capture) Run(ctx context.Context) error {
-	c.emit(ctx, events.Started, events.StartedData{Instance: c.instance, Indexes: c.enabledIndexes()})
+	c.emit(ctx, events.Started, events.StartedData{Instance: c.instance, Indexes: c.cfg.EnabledIndexes()})
 	backoff := time.Second
 	for {
 		err := c.runOnce(ctx)
@@ -138,21 +138,7 @@ func (c *Capture) runOnce(ctx context.Context) error {
 
 // emit publishes an event; a failure is logged, never fatal.
 func (c *Capture) emit(ctx context.Context, name string, data any) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := c.events.Publish(ctx, name, data); err != nil {
-		c.log.Warn("event not published", "event", name, "err", err)
-	}
-}
-
-func (c *Capture) enabledIndexes() []string {
-	var out []string
-	for _, ix := range c.cfg.Indexes {
-		if ix.Enabled {
-			out = append(out, ix.Name)
-		}
-	}
-	return out
+	c.events.Emit(ctx, c.log, name, data)
 }
 
 // The parts implemented beside this file:

@@ -155,10 +155,10 @@ func (ix *Indexer) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("consumer %s on %s: %w", ConsumerName, ix.names.ChangesStream(), err)
 	}
-	ix.emit(ctx, events.Started, events.StartedData{Instance: ix.instance, Indexes: ix.enabledIndexes()})
+	ix.emit(ctx, events.Started, events.StartedData{Instance: ix.instance, Indexes: ix.cfg.EnabledIndexes()})
 	// Sinks learn their targets before the first batch; a failure here is
 	// retried by the batches, which ensure again.
-	if err := ix.ensure(ctx, ix.enabledIndexes()); err != nil && ctx.Err() == nil {
+	if err := ix.ensure(ctx, ix.cfg.EnabledIndexes()); err != nil && ctx.Err() == nil {
 		ix.log.Warn("ensure indexes", "err", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -238,21 +238,7 @@ func (ix *Indexer) heartbeat(ctx context.Context) {
 
 // emit publishes an event; a failure is logged, never fatal.
 func (ix *Indexer) emit(ctx context.Context, name string, data any) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := ix.events.Publish(ctx, name, data); err != nil {
-		ix.log.Warn("event not published", "event", name, "err", err)
-	}
-}
-
-func (ix *Indexer) enabledIndexes() []string {
-	var out []string
-	for _, c := range ix.cfg.Indexes {
-		if c.Enabled {
-			out = append(out, c.Name)
-		}
-	}
-	return out
+	ix.events.Emit(ctx, ix.log, name, data)
 }
 
 // fatalError stops the indexer: a rejection under on_error = stop.

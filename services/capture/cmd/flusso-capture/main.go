@@ -15,14 +15,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/flusso-go/flusso/pkg/cli"
 	"github.com/flusso-go/flusso/pkg/config"
 	"github.com/flusso-go/flusso/services/capture"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/pflag"
 )
@@ -39,7 +37,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	configPath := cli.ConfigFlag(fs)
 	settings := cli.SettingFlags(fs)
 	logger := cli.LogFlags(fs)
-	instance := fs.String("instance", defaultInstance(), "name of this capture in events (env FLUSSO_INSTANCE)")
+	instance := fs.String("instance", cli.DefaultInstance("capture"), "name of this capture in events (env FLUSSO_INSTANCE)")
 	if v, ok := os.LookupEnv("FLUSSO_INSTANCE"); ok {
 		*instance = v
 	}
@@ -69,14 +67,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
-func defaultInstance() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "capture"
-	}
-	return host + "-" + strconv.Itoa(os.Getpid())
-}
-
 // serve loads the config, connects to NATS and captures until ctx ends.
 func serve(ctx context.Context, log *slog.Logger, path string, flags map[string]string, instance string) error {
 	cfg, diags := config.Load(path, config.Options{Flags: flags})
@@ -86,32 +76,9 @@ func serve(ctx context.Context, log *slog.Logger, path string, flags map[string]
 	for _, d := range diags {
 		log.Warn("config", "diagnostic", d.String())
 	}
-	if cfg.NATS.URL == "" {
-		return errors.New("no NATS URL: the standalone capture needs an external NATS server with JetStream (nats.url, --nats-url or FLUSSO_NATS_URL)")
-	}
-	opts := []nats.Option{
-		nats.Name("flusso-capture " + instance),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("disconnected from NATS", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted()) }),
-	}
-	if cfg.NATS.Credentials != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATS.Credentials))
-	}
-	if cfg.NATS.TLSCAFile != "" {
-		opts = append(opts, nats.RootCAs(cfg.NATS.TLSCAFile))
-	}
-	if cfg.NATS.TLSCertFile != "" || cfg.NATS.TLSKeyFile != "" {
-		opts = append(opts, nats.ClientCert(cfg.NATS.TLSCertFile, cfg.NATS.TLSKeyFile))
-	}
-	nc, err := nats.Connect(cfg.NATS.URL, opts...)
+	nc, err := cli.ConnectNATS(cfg, "flusso-capture "+instance, log)
 	if err != nil {
-		return fmt.Errorf("nats %s: %w", cfg.NATS.URL, err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.Capture.PublishWindow+1))

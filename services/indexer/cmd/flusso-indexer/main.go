@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -26,7 +25,6 @@ import (
 	"github.com/flusso-go/flusso/pkg/sink/opensearch"
 	"github.com/flusso-go/flusso/pkg/sink/stdout"
 	"github.com/flusso-go/flusso/services/indexer"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/pflag"
 )
@@ -43,7 +41,7 @@ func run(ctx context.Context, args []string, out, stderr io.Writer) int {
 	configPath := cli.ConfigFlag(fs)
 	settings := cli.SettingFlags(fs)
 	logger := cli.LogFlags(fs)
-	instance := fs.String("instance", defaultInstance(), "name of this indexer in events (env FLUSSO_INSTANCE)")
+	instance := fs.String("instance", cli.DefaultInstance("indexer"), "name of this indexer in events (env FLUSSO_INSTANCE)")
 	if v, ok := os.LookupEnv("FLUSSO_INSTANCE"); ok {
 		*instance = v
 	}
@@ -71,14 +69,6 @@ func run(ctx context.Context, args []string, out, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func defaultInstance() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "indexer"
-	}
-	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
 // buildSinks makes the configured sinks. Documents go to stdout (out) for a
@@ -116,9 +106,6 @@ func serve(ctx context.Context, log *slog.Logger, out io.Writer, path string, fl
 	for _, d := range diags {
 		log.Warn("config", "diagnostic", d.String())
 	}
-	if cfg.NATS.URL == "" {
-		return errors.New("no NATS URL: the standalone indexer needs an external NATS server with JetStream (nats.url, --nats-url or FLUSSO_NATS_URL)")
-	}
 	sinks, err := buildSinks(cfg, out, log)
 	if err != nil {
 		return err
@@ -130,29 +117,9 @@ func serve(ctx context.Context, log *slog.Logger, out io.Writer, path string, fl
 			}
 		}
 	}()
-	opts := []nats.Option{
-		nats.Name("flusso-indexer " + instance),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("disconnected from NATS", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted()) }),
-	}
-	if cfg.NATS.Credentials != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATS.Credentials))
-	}
-	if cfg.NATS.TLSCAFile != "" {
-		opts = append(opts, nats.RootCAs(cfg.NATS.TLSCAFile))
-	}
-	if cfg.NATS.TLSCertFile != "" || cfg.NATS.TLSKeyFile != "" {
-		opts = append(opts, nats.ClientCert(cfg.NATS.TLSCertFile, cfg.NATS.TLSKeyFile))
-	}
-	nc, err := nats.Connect(cfg.NATS.URL, opts...)
+	nc, err := cli.ConnectNATS(cfg, "flusso-indexer "+instance, log)
 	if err != nil {
-		return fmt.Errorf("nats %s: %w", cfg.NATS.URL, err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
