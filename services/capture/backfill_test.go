@@ -35,27 +35,12 @@ func TestSetupFirstRunConcurrentWrites(t *testing.T) {
 	})
 	c := h.NewCapture(t, "c1", nil)
 
-	ctx, stop := context.WithCancel(context.Background())
-	var next atomic.Int64
-	next.Store(initial)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ctx.Err() == nil {
-			id := next.Add(1)
-			if _, err := h.Pool.Exec(ctx, `INSERT INTO items VALUES ($1, 1)`, id); err != nil && ctx.Err() == nil {
-				t.Errorf("insert %d: %v", id, err)
-				return
-			}
-		}
-	}()
+	next, stop := startWriter(t, h, initial)
 	waitFor(t, 10*time.Second, "the writer to start", func() bool { return next.Load() > initial+50 })
 	s := runSetup(t, c)
 	atSetup := next.Load()
 	waitFor(t, 10*time.Second, "writes after setup", func() bool { return next.Load() > atSetup+50 })
 	stop()
-	wg.Wait()
 	s.close() // the slot is idle again: peek at what it would stream
 
 	st := h.indexState(t, "items")
@@ -118,28 +103,13 @@ func TestBackfillFirstRunStreamed(t *testing.T) {
 		Schemas:  map[string]string{"items": itemsYAML},
 		Settings: map[string]string{"capture.backfill_chunk": "499"},
 	})
-	ctx, stop := context.WithCancel(context.Background())
-	var next atomic.Int64
-	next.Store(initial)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ctx.Err() == nil {
-			id := next.Add(1)
-			if _, err := h.Pool.Exec(ctx, `INSERT INTO items VALUES ($1, 1)`, id); err != nil && ctx.Err() == nil {
-				t.Errorf("insert %d: %v", id, err)
-				return
-			}
-		}
-	}()
+	next, stop := startWriter(t, h, initial)
 	waitFor(t, 10*time.Second, "the writer to start", func() bool { return next.Load() > initial+50 })
 	h.StartCapture(t, "c1", nil)
 	h.WaitEvent(t, events.LiveStarted, 30*time.Second, nil)
 	live := next.Load()
 	waitFor(t, 10*time.Second, "writes while live", func() bool { return next.Load() > live+50 })
 	stop()
-	wg.Wait()
 
 	st := h.indexState(t, "items")
 	tasks := h.tasksOf(t, "items", st.Tasks, st.Keys)
@@ -493,4 +463,27 @@ func TestReseedStateRaces(t *testing.T) {
 	if got := h.indexState(t, "users"); got.State != stateBackfilling || got.Generation != 2 {
 		t.Fatalf("state %+v", got)
 	}
+}
+
+// startWriter inserts items rows with ids after initial until stop, which
+// returns once the last insert is done. It stops between inserts, never by
+// cancelling one: a cancelled INSERT may still commit after the rows are
+// counted.
+func startWriter(t *testing.T, h *harness, initial int64) (next *atomic.Int64, stop func()) {
+	var done atomic.Bool
+	next = new(atomic.Int64)
+	next.Store(initial)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !done.Load() {
+			id := next.Add(1)
+			if _, err := h.Pool.Exec(context.Background(), `INSERT INTO items VALUES ($1, 1)`, id); err != nil {
+				t.Errorf("insert %d: %v", id, err)
+				return
+			}
+		}
+	}()
+	return next, func() { done.Store(true); wg.Wait() }
 }
