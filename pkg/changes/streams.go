@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,7 +126,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, o Strea
 		},
 	}
 	for _, cfg := range streams {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		if err := ensureStream(ctx, js, cfg); err != nil {
 			return fmt.Errorf("stream %s: %w", cfg.Name, err)
 		}
 	}
@@ -137,6 +138,32 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, o Strea
 		return fmt.Errorf("bucket %s: %w", n.StateBucket(), err)
 	}
 	return nil
+}
+
+// ensureStream creates a stream, or updates it only when its limits differ:
+// every service ensures the streams at start, and an update that changes
+// nothing still makes the server rewrite its configuration under the feet
+// of consumers being created.
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	s, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return ensureStream(ctx, js, want) // another service created it first
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	have := s.CachedInfo().Config
+	if slices.Equal(have.Subjects, want.Subjects) && have.Description == want.Description &&
+		have.Replicas == want.Replicas && have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes &&
+		have.Duplicates == want.Duplicates && have.Discard == want.Discard && have.Retention == want.Retention {
+		return nil
+	}
+	_, err = js.UpdateStream(ctx, want)
+	return err
 }
 
 func maxDuration(a, b time.Duration) time.Duration {
