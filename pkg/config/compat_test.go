@@ -2,7 +2,7 @@ package config
 
 import (
 	"errors"
-	"github.com/flusso-go/flusso/pkg/internal/compat"
+	"github.com/flusso-go/flusso/pkg/compattest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +13,7 @@ import (
 
 // Every file of the Rust flusso 0.15 loads with the same meaning.
 func TestCompatUpstreamDeploymentLoads(t *testing.T) {
-	dir := compat.Dir(t)
+	dir := compattest.Dir(t)
 	cfg := mustLoad(t, filepath.Join(dir, "dev", "flusso.toml"))
 	if got := len(cfg.Indexes); got != 3 {
 		t.Fatalf("upstream deployment: %d indexes, want 3", got)
@@ -43,7 +43,7 @@ func TestCompatUpstreamDeploymentLoads(t *testing.T) {
 }
 
 func TestCompatEveryFieldSchemaLoads(t *testing.T) {
-	path := filepath.Join(compat.Dir(t), "dev", "every-field.schema.yml")
+	path := filepath.Join(compattest.Dir(t), "dev", "every-field.schema.yml")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func violations(err error) []string {
 // The project's example files validate against the upstream JSON Schemas
 // (except documented extensions) and against the project's own.
 func TestCompatExamplesValidateAgainstUpstreamAndOwnSchemas(t *testing.T) {
-	dir := compat.Dir(t)
+	dir := compattest.Dir(t)
 	upConfig := compileSchema(t, "upstream-config.json", readYAMLValue(t, filepath.Join(dir, "jsonschema", "config.schema.json")))
 	upIndex := compileSchema(t, "upstream-index.json", readYAMLValue(t, filepath.Join(dir, "jsonschema", "index.schema.yml")))
 	ownConfig, ownIndex := ownSchema(t, "config"), ownSchema(t, "index")
@@ -133,7 +133,7 @@ func TestCompatExamplesValidateAgainstUpstreamAndOwnSchemas(t *testing.T) {
 // The upstream files validate against this project's JSON Schemas too: an
 // editor set up with them accepts every file the Rust flusso accepts.
 func TestCompatUpstreamFilesValidateAgainstOwnSchemas(t *testing.T) {
-	dir := filepath.Join(compat.Dir(t), "dev")
+	dir := filepath.Join(compattest.Dir(t), "dev")
 	if err := ownSchema(t, "config").Validate(readTOMLValue(t, filepath.Join(dir, "flusso.toml"))); err != nil {
 		t.Errorf("upstream flusso.toml: %v", err)
 	}

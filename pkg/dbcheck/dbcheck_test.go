@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"github.com/flusso-go/flusso/pkg/internal/compat"
+	"github.com/flusso-go/flusso/pkg/compattest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -622,7 +622,7 @@ func TestExamplesPass(t *testing.T) {
 
 // The Rust flusso 0.15 development deployment passes against its database.
 func TestUpstreamDevPasses(t *testing.T) {
-	dev := filepath.Join(compat.Dir(t), "dev")
+	dev := filepath.Join(compattest.Dir(t), "dev")
 	db := pgtest.NewDatabase(t)
 	db.ExecFiles(t, filepath.Join(dev, "postgres/01_schema.sql"), filepath.Join(dev, "postgres/02_seed.sql"), filepath.Join(dev, "postgres/03_replication.sql"))
 	rep := checkDeployment(t, db, filepath.Join(dev, "flusso.toml"))

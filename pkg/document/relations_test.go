@@ -3,7 +3,7 @@ package document
 import (
 	"context"
 	"fmt"
-	"github.com/flusso-go/flusso/pkg/internal/compat"
+	"github.com/flusso-go/flusso/pkg/compattest"
 	"path/filepath"
 	"testing"
 
@@ -116,7 +116,7 @@ fields:
 
 // The Rust flusso's example deployment builds a document for every root row.
 func TestUpstreamDeploymentBuildsEveryRow(t *testing.T) {
-	dir := filepath.Join(compat.Dir(t), "dev")
+	dir := filepath.Join(compattest.Dir(t), "dev")
 	db := pgtest.NewDatabase(t)
 	db.ExecFiles(t, filepath.Join(dir, "postgres", "01_schema.sql"), filepath.Join(dir, "postgres", "02_seed.sql"), filepath.Join(dir, "postgres", "03_replication.sql"))
 	cfg, diags := config.Load(filepath.Join(dir, "flusso.toml"), config.Options{Env: noEnv})

@@ -41,6 +41,8 @@ type harness struct {
 	Names changes.Names
 	cfg   func(t testing.TB, extra map[string]string) *config.Config
 	env   config.LookupEnv
+	// Env are environment variables the config sees besides DATABASE_URL.
+	Env map[string]string
 }
 
 // newHarness builds a world with the given SQL and config: either schemas
@@ -73,7 +75,8 @@ func newHarness(t testing.TB, sql string, schemas map[string]string, tomlPath st
 		if name == "DATABASE_URL" {
 			return db.URL, true
 		}
-		return "", false
+		v, ok := h.Env[name]
+		return v, ok
 	}
 	h.env = env
 	h.cfg = func(t testing.TB, extra map[string]string) *config.Config {

@@ -93,8 +93,9 @@ func (h *harness) waitConvergedOS(t testing.TB, timeout time.Duration, what stri
 }
 
 // checkServing checks that each enabled index's alias points at exactly
-// the generation the state bucket records as seeded.
-func (h *harness) checkServing(t testing.TB, srv *opensearchtest.Server) {
+// the generation the state bucket records as seeded, and that the seeded
+// generation has the sink's refresh interval back.
+func (h *harness) checkServing(t testing.TB, srv *opensearchtest.Server, refresh string) {
 	t.Helper()
 	cfg := h.cfg(t, nil)
 	var aliases map[string][]string
@@ -126,8 +127,8 @@ func (h *harness) checkServing(t testing.TB, srv *opensearchtest.Server) {
 				t.Errorf("alias %s -> %v, want [%s]", alias, got, want)
 			}
 		}
-		if v, _ := srv.Setting(want, "refresh_interval"); v != "1s" {
-			t.Errorf("%s: refresh_interval %q after seeding, want 1s", want, v)
+		if v, _ := srv.Setting(want, "refresh_interval"); v != refresh {
+			t.Errorf("%s: refresh_interval %q after seeding, want %s", want, v, refresh)
 		}
 	}
 }

@@ -36,10 +36,10 @@ func TestOpenSearchExamples(t *testing.T) {
 			t.Errorf("index %s is empty", ix.Name)
 		}
 	}
-	h.checkServing(t, srv)
+	h.checkServing(t, srv, "1s")
 	h.Exec(t, examplesChanges)
 	h.waitConvergedOS(t, 90*time.Second, "examples changes", srv)
-	h.checkServing(t, srv)
+	h.checkServing(t, srv, "1s")
 	refreshed, plain := 0, 0
 	for _, r := range srv.Requests() {
 		switch {
@@ -174,7 +174,7 @@ func testSchemaChange(t *testing.T, newYAML string) {
 	c1 := h.StartCapture(t, "c1")
 	i1 := h.StartOSIndexer(t, "i1", nil, srv)
 	h.waitConvergedOS(t, 60*time.Second, "first generation", srv)
-	h.checkServing(t, srv)
+	h.checkServing(t, srv, "1s")
 	old := h.indexState(t, "users")
 	prefix := h.cfg(t, nil).Prefix
 	oldName := prefix + "users_" + old.Hash + "_" + strconv.Itoa(old.Generation)
@@ -225,7 +225,7 @@ func testSchemaChange(t *testing.T, newYAML string) {
 		return false
 	})
 	h.waitConvergedOS(t, 60*time.Second, "new generation", srv)
-	h.checkServing(t, srv)
+	h.checkServing(t, srv, "1s")
 	cur := h.indexState(t, "users")
 	if cur.Hash == old.Hash || cur.Generation <= old.Generation {
 		t.Fatalf("state after the schema change: hash %s generation %d; before: hash %s generation %d", cur.Hash, cur.Generation, old.Hash, old.Generation)

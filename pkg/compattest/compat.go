@@ -1,6 +1,6 @@
-// Package compat finds, for tests, the files of the Rust flusso 0.15 kept as
+// Package compattest finds, for tests, the files of the Rust flusso 0.15 kept as
 // compatibility data outside the repository (shared/compat/flusso-0.15).
-package compat
+package compattest
 
 import (
 	"os"
