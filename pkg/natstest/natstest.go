@@ -17,13 +17,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flusso-go/flusso/pkg/internal/childproc"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -176,16 +176,9 @@ type ProcessServer struct {
 	Bin  string // the nats-server executable
 	log  string
 
-	mu   sync.Mutex // serialises Start, Stop and Kill
-	proc *process   // nil while down
-	done bool       // the test ended: no more starts
-}
-
-// process is one run of the server.
-type process struct {
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when cmd has exited
-	exitErr error         // read after exited is closed
+	mu   sync.Mutex         // serialises Start, Stop and Kill
+	proc *childproc.Process // nil while down
+	done bool               // the test ended: no more starts
 }
 
 // Process starts nats-server with JetStream as a child process on a free
@@ -198,7 +191,7 @@ func Process(tb testing.TB) *ProcessServer {
 		tb.Fatalf("natstest: %v", err)
 	}
 	dir := tb.TempDir() // removed after the kill below: cleanups run last-in first-out
-	port, err := freePort()
+	port, err := childproc.FreePort()
 	if err != nil {
 		tb.Fatalf("natstest: %v", err)
 	}
@@ -243,7 +236,7 @@ func (s *ProcessServer) Start() error {
 		return nil
 	}
 	args := []string{"-js", "-sd", s.Dir, "-p", strconv.Itoa(s.Port), "-a", "127.0.0.1"}
-	p, err := spawn(s.Bin, args, s.log)
+	p, err := childproc.Start(childproc.Options{Name: "nats-server", Path: s.Bin, Args: args, Log: s.log})
 	if err != nil {
 		return err
 	}
@@ -277,71 +270,17 @@ func (s *ProcessServer) halt(sig syscall.Signal) {
 	if p == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+	if !p.Stop(sig, 10*time.Second) {
+		p.Kill()
 	}
 	s.proc = nil
 }
 
-// spawn starts the server from a goroutine locked to its OS thread:
-// Pdeathsig fires when the thread that forked dies, so the thread must live
-// as long as the process. Once the process has exited the goroutine returns,
-// and the runtime retires the still-locked thread with it.
-func spawn(path string, args []string, logPath string) (*process, error) {
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	p := &process{exited: make(chan struct{})}
-	started := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		cmd := exec.Command(path, args...)
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			logFile.Close()
-			started <- fmt.Errorf("start %s: %w", path, err)
-			return
-		}
-		p.cmd = cmd
-		started <- nil
-		p.exitErr = cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
 // waitReady polls until the port accepts connections and JetStream answers
 // on it, or the process exits, or the deadline passes.
-func (s *ProcessServer) waitReady(p *process, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+func (s *ProcessServer) waitReady(p *childproc.Process, timeout time.Duration) error {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
-	for {
-		err := ping(addr, s.URL())
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-p.exited:
-			log, _ := os.ReadFile(s.log)
-			return fmt.Errorf("nats-server exited during start (%v):\n%s", p.exitErr, log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(s.log)
-			return fmt.Errorf("nats-server did not serve JetStream within %s: %v\n%s", timeout, err, log)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return p.WaitReady(timeout, "serve JetStream", func() error { return ping(addr, s.URL()) })
 }
 
 // ping checks that the server accepts a TCP connection, then a NATS client,
@@ -366,13 +305,4 @@ func ping(addr, url string) error {
 	defer cancel()
 	_, err = js.AccountInfo(ctx)
 	return err
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -3,13 +3,12 @@ package natstest
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flusso-go/flusso/pkg/internal/childproc"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -150,26 +149,7 @@ func TestBuildFromModule(t *testing.T) {
 
 // A test binary that dies without cleaning up takes its server with it.
 func TestServerDiesWithACrashedTestProcess(t *testing.T) {
-	if os.Getenv("NATSTEST_CRASH_CHILD") != "" {
-		s := Process(t)
-		fmt.Printf("pid %d\n", s.proc.cmd.Process.Pid)
-		os.Exit(3) // no cleanup: as if the test binary crashed
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestServerDiesWithACrashedTestProcess$")
-	cmd.Env = append(os.Environ(), "NATSTEST_CRASH_CHILD=1")
-	out, _ := cmd.Output()
-	var pid int
-	if _, err := fmt.Sscanf(string(out), "pid %d", &pid); err != nil {
-		t.Fatalf("the child printed %q", out)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("nats-server (pid %d) outlived its crashed test process", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	childproc.CheckDiesWithCrashedTest(t, func() *childproc.Process { return Process(t).proc })
 }
 
 func createStream(t *testing.T, js jetstream.JetStream) jetstream.Stream {

@@ -16,12 +16,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flusso-go/flusso/pkg/internal/childproc"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -47,17 +46,10 @@ type Cluster struct {
 	cred    *syscall.Credential
 	private bool // owned by one test: its databases go with it
 
-	mu      sync.Mutex // serialises Restart, Shutdown, Kill and Stop
-	proc    *process   // the running postmaster, nil while down
-	killed  bool       // killed since the last start: see Stop
+	mu      sync.Mutex         // serialises Restart, Shutdown, Kill and Stop
+	proc    *childproc.Process // the running postmaster, nil while down
+	killed  bool               // killed since the last start: see Stop
 	stopped bool
-}
-
-// process is one run of the postmaster.
-type process struct {
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when cmd has exited
-	exitErr error         // read after exited is closed
 }
 
 // URL returns the connection URL of database db as the superuser.
@@ -146,7 +138,7 @@ func Start() (*Cluster, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("copy the template cluster: %v\n%s", err, out)
 	}
-	port, err := freePort()
+	port, err := childproc.FreePort()
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -182,9 +174,13 @@ func Private(tb testing.TB) *Cluster {
 }
 
 // start runs the postmaster and waits until it accepts connections. The
-// caller holds c.mu, or owns c alone.
+// caller holds c.mu, or owns c alone. SIGQUIT, the postmaster's immediate
+// shutdown, takes its backends with it when the test process dies.
 func (c *Cluster) start() error {
-	p, err := spawn(c.path, c.args, c.cred, filepath.Join(c.Dir, "server.log"))
+	p, err := childproc.Start(childproc.Options{
+		Name: "postgres", Path: c.path, Args: c.args, Log: filepath.Join(c.Dir, "server.log"),
+		Credential: c.cred, DeathSignal: syscall.SIGQUIT,
+	})
 	if err != nil {
 		return err
 	}
@@ -247,15 +243,7 @@ func (c *Cluster) halt(sig syscall.Signal) {
 		return
 	}
 	c.proc = nil
-	if sig == syscall.SIGKILL {
-		killAll(p)
-		c.killed = true
-		return
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
+	if sig == syscall.SIGKILL || !p.Stop(sig, 10*time.Second) {
 		killAll(p)
 		c.killed = true
 	}
@@ -267,8 +255,8 @@ func (c *Cluster) halt(sig syscall.Signal) {
 // of its own (postgres calls setsid), so a signal to the postmaster's group
 // misses them: they are found by parent. The postmaster is stopped first so
 // that it forks no child while they are listed.
-func killAll(p *process) {
-	pid := p.cmd.Process.Pid
+func killAll(p *childproc.Process) {
+	pid := p.Pid()
 	_ = syscall.Kill(pid, syscall.SIGSTOP)
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		if state, _, ok := procStat(pid); !ok || state == "T" || state == "Z" {
@@ -280,7 +268,7 @@ func killAll(p *process) {
 	for _, child := range children {
 		_ = syscall.Kill(child, syscall.SIGKILL)
 	}
-	<-p.exited
+	_ = p.Wait()
 	deadline := time.Now().Add(10 * time.Second)
 	for _, child := range children {
 		for running(child) && time.Now().Before(deadline) {
@@ -383,62 +371,22 @@ func templateCluster(bin string, cred *syscall.Credential) (string, error) {
 	return template, nil
 }
 
-// spawn starts the server from a goroutine locked to its OS thread for the
-// life of the process: Pdeathsig fires when the thread that forked dies, so
-// the thread must live as long as the process. Once the process has exited
-// the goroutine returns, and the runtime retires the still-locked thread with
-// it. The log is appended to, so that it tells every run.
-func spawn(path string, args []string, cred *syscall.Credential, logPath string) (*process, error) {
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	p := &process{exited: make(chan struct{})}
-	started := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		cmd := exec.Command(path, args...)
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			logFile.Close()
-			started <- fmt.Errorf("start postgres: %w", err)
-			return
-		}
-		p.cmd = cmd
-		started <- nil
-		p.exitErr = cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-func (c *Cluster) waitReady(p *process, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
+// waitReady waits until the server accepts connections, then reads its
+// version.
+func (c *Cluster) waitReady(p *childproc.Process, timeout time.Duration) error {
+	var conn *pgx.Conn
+	err := p.WaitReady(timeout, "accept connections", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn, err := pgx.Connect(ctx, c.URL("postgres"))
-		cancel()
-		if err == nil {
-			defer conn.Close(context.Background())
-			return conn.QueryRow(context.Background(), "SHOW server_version").Scan(&c.Version)
-		}
-		select {
-		case <-p.exited:
-			log, _ := os.ReadFile(filepath.Join(c.Dir, "server.log"))
-			return fmt.Errorf("postgres exited during start (%v):\n%s", p.exitErr, log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(c.Dir, "server.log"))
-			return fmt.Errorf("postgres did not accept connections within %s: %v\n%s", timeout, err, log)
-		}
-		time.Sleep(10 * time.Millisecond)
+		defer cancel()
+		var err error
+		conn, err = pgx.Connect(ctx, c.URL("postgres"))
+		return err
+	})
+	if err != nil {
+		return err
 	}
+	defer conn.Close(context.Background())
+	return conn.QueryRow(context.Background(), "SHOW server_version").Scan(&c.Version)
 }
 
 // removeStale deletes the folders of clusters whose test process crashed:
@@ -455,15 +403,6 @@ func removeStale() {
 			os.RemoveAll(dir)
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Stop shuts the server down fast and removes its files, for good.

@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flusso-go/flusso/pkg/internal/childproc"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -75,14 +74,14 @@ func TestPrivateClusterKeepsRowsAcrossRestarts(t *testing.T) {
 		}
 	}
 	count("before")
-	pid := c.proc.cmd.Process.Pid
+	pid := c.proc.Pid()
 
 	start := time.Now()
 	if err := c.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("restart in %s", time.Since(start))
-	if c.proc.cmd.Process.Pid == pid {
+	if c.proc.Pid() == pid {
 		t.Fatal("Restart kept the same postmaster")
 	}
 	count("after a restart")
@@ -180,27 +179,11 @@ func TestMissingBinariesSayHowToInstall(t *testing.T) {
 
 // A test binary that dies without cleaning up takes its server with it.
 func TestServerDiesWithACrashedTestProcess(t *testing.T) {
-	if os.Getenv("PGTEST_CRASH_CHILD") != "" {
+	childproc.CheckDiesWithCrashedTest(t, func() *childproc.Process {
 		c, err := Start()
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Printf("pid %d\n", c.proc.cmd.Process.Pid)
-		os.Exit(3) // no Stop, no cleanup: as if the test binary crashed
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestServerDiesWithACrashedTestProcess$")
-	cmd.Env = append(os.Environ(), "PGTEST_CRASH_CHILD=1")
-	out, _ := cmd.Output()
-	var pid int
-	if _, err := fmt.Sscanf(string(out), "pid %d", &pid); err != nil {
-		t.Fatalf("the child printed %q", out)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("postgres (pid %d) outlived its crashed test process", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return c.proc // no Stop
+	})
 }
