@@ -41,6 +41,7 @@ type harness struct {
 	Names changes.Names
 	cfg   func(t testing.TB, extra map[string]string) *config.Config
 	env   config.LookupEnv
+	NATSURL string
 	// Env are environment variables the config sees besides DATABASE_URL.
 	Env map[string]string
 }
@@ -54,8 +55,8 @@ func newHarness(t testing.TB, sql string, schemas map[string]string, tomlPath st
 	if sql != "" {
 		db.Exec(t, sql)
 	}
-	h := &harness{DB: db, Pool: db.Pool(t)}
 	srv := natstest.Embedded(t)
+	h := &harness{DB: db, Pool: db.Pool(t), NATSURL: srv.URL()}
 	nc, err := nats.Connect(srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatalf("connect to NATS: %v", err)
