@@ -153,6 +153,22 @@ type OpenSearchSink struct {
 	RefreshInterval  string       `json:"refresh_interval"`
 	TextAnalysis     TextAnalysis `json:"text_analysis"`
 	AutoSubfields    bool         `json:"auto_subfields"`
+	// TLS comes from [sink_tls.<name>] and the reserved variables, not from
+	// [sinks.<name>], whose keys are the Rust format's.
+	TLS SinkTLS `json:"tls,omitzero"`
+}
+
+// SinkTLS are the TLS files of an opensearch sink (a flusso extension). The
+// paths are resolved (a relative one from the file is joined to the
+// config's folder) but the files are read only when the sink is built.
+type SinkTLS struct {
+	// CAFile holds the PEM certificates that verify the cluster; when set
+	// they are the only roots trusted, the system's are not consulted.
+	CAFile string `json:"ca_file,omitempty"`
+	// CertFile and KeyFile are the client certificate and its key for
+	// mutual TLS: both or neither.
+	CertFile string `json:"cert_file,omitempty"`
+	KeyFile  string `json:"key_file,omitempty"`
 }
 
 // StdoutSink prints one JSON line per document operation.

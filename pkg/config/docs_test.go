@@ -57,6 +57,7 @@ func referenceSections() map[string]string {
 		"field-keys":  keys.String(),
 		"schema-keys": table(schemaKeys),
 		"opensearch":  table(openSearchKeys),
+		"sink-tls":    table(sinkTLSKeys),
 	}
 }
 

@@ -215,6 +215,7 @@ func TestDriftConfig(t *testing.T) {
 			propNames(t, dig(t, doc, "properties", "source", "properties", "connection_url", "oneOf").([]any)[2], "properties")},
 		{"opensearch sink", base + "[sinks.s]\ntype = \"opensearch\"\n%s = 1\n", propNames(t, sinks[0], "properties")},
 		{"stdout sink", base + "[sinks.s]\ntype = \"stdout\"\n%s = 1\n", propNames(t, sinks[1], "properties")},
+		{"TLS files table", base + "[sinks.s]\ntype = \"opensearch\"\n[sink_tls.s]\n%s = 1\n", propNames(t, doc, "properties", "sink_tls", "additionalProperties", "properties")},
 		{"[[index]]", "[source]\ntype = \"postgres\"\n[[index]]\nname = \"i\"\nschema = \"i.schema.yml\"\n%s = 1\n", propNames(t, doc, "properties", "index", "items", "properties")},
 	}
 	for _, table := range []string{"server", "nats", "capture", "indexer"} {

@@ -229,6 +229,10 @@ func configJSONSchema() obj {
 		"refresh_interval":   obj{"type": "string", "pattern": refreshPattern.String(), "default": "10s"},
 	})
 	osSink["required"] = []string{"type"} // url may come from <SINK>_OPENSEARCH_URL
+	tlsFiles := properties(sinkTLSKeys)
+	for _, v := range tlsFiles {
+		v.(obj)["minLength"] = 1
+	}
 	parts := properties(connPartsKeys)
 	parts["password"] = envOrDoc(connPartsKeys, "password")
 	parts["port"] = obj{"type": "integer", "minimum": 1, "maximum": 65535, "default": 5432}
@@ -259,6 +263,14 @@ func configJSONSchema() obj {
 				"description":          "Named sinks; none means one stdout sink.",
 				"propertyNames":        refTo("identifier"),
 				"additionalProperties": obj{"oneOf": []any{osSink, sinkSchema(stdoutKeys, "stdout", nil)}},
+			},
+			"sink_tls": obj{
+				"type":          "object",
+				"description":   "TLS files of opensearch sinks, by sink name (a flusso extension).",
+				"propertyNames": refTo("identifier"),
+				// No "dependencies" between cert_file and key_file: either may
+				// come from its reserved variable.
+				"additionalProperties": obj{"type": "object", "additionalProperties": false, "properties": tlsFiles},
 			},
 			"index": obj{"type": "array", "items": obj{
 				"type": "object", "additionalProperties": false, "required": []string{"name", "schema"},

@@ -55,6 +55,16 @@ func Parse(file string, data []byte, o Options, readFile func(string) ([]byte, e
 type tomlLoader struct {
 	c    collector
 	opts Options
+	// declaredSinks are the names of [sinks] entries, loaded or not: a
+	// [sink_tls] of a sink that failed to load is not reported again.
+	declaredSinks map[string]bool
+}
+
+func (l *tomlLoader) env() LookupEnv {
+	if l.opts.Env != nil {
+		return l.opts.Env
+	}
+	return os.LookupEnv
 }
 
 func (l *tomlLoader) errorf(path, format string, args ...any) {
@@ -78,6 +88,7 @@ func (l *tomlLoader) load(data []byte) *Config {
 	l.settings(cfg, doc)
 	l.source(cfg, doc["source"])
 	l.sinks(cfg, doc["sinks"])
+	l.sinkTLS(cfg, doc["sink_tls"])
 	l.indexes(cfg, doc["index"])
 	return cfg
 }
@@ -165,10 +176,7 @@ func (l *tomlLoader) settings(cfg *Config, doc map[string]any) {
 			l.knownKeys(m, name, keys, "["+name+"]")
 		}
 	}
-	env := l.opts.Env
-	if env == nil {
-		env = os.LookupEnv
-	}
+	env := l.env()
 	for _, s := range Settings() {
 		table, key := "", s.Key
 		if i := strings.IndexByte(s.Key, '.'); i >= 0 {
@@ -339,6 +347,10 @@ func (l *tomlLoader) sinks(cfg *Config, raw any) {
 			continue
 		}
 		seen[id] = name
+		if l.declaredSinks == nil {
+			l.declaredSinks = map[string]bool{}
+		}
+		l.declaredSinks[id] = true
 		tm, ok := l.table(m[name], path)
 		if !ok {
 			continue
@@ -438,6 +450,116 @@ func (l *tomlLoader) openSearch(m map[string]any, path, upper string) *OpenSearc
 		}
 	}
 	return o
+}
+
+// sinkTLS reads [sink_tls.<name>] and the reserved variables of the TLS
+// files into each opensearch sink. Unlike secrets, paths are resolved at
+// load time: they are not sensitive, and check can then show and validate
+// what the sink will read.
+func (l *tomlLoader) sinkTLS(cfg *Config, raw any) {
+	tables := map[string]map[string]any{}
+	paths := map[string]string{}
+	if raw != nil {
+		if m, ok := l.table(raw, "sink_tls"); ok {
+			l.sinkTLSTables(cfg, m, tables, paths)
+		}
+	}
+	for _, s := range cfg.Sinks {
+		if s.OpenSearch != nil {
+			l.resolveTLS(cfg, s, tables[s.Name], paths[s.Name])
+		}
+	}
+}
+
+// sinkTLSTables checks each [sink_tls.<name>] and collects the tables of
+// opensearch sinks by sink name.
+func (l *tomlLoader) sinkTLSTables(cfg *Config, m map[string]any, tables map[string]map[string]any, paths map[string]string) {
+	var names []string
+	for _, s := range cfg.Sinks {
+		names = append(names, s.Name)
+	}
+	seen := map[string]string{}
+	for _, name := range sortedKeys(m) {
+		path := "sink_tls." + name
+		id, err := normalizeIdent(name)
+		if err != nil {
+			l.errorf(path, "sink name: %v", err)
+			continue
+		}
+		if other, dup := seen[id]; dup {
+			l.errorf(path, "[sink_tls.%s] and [sink_tls.%s] are the same sink once lower-cased", other, name)
+			continue
+		}
+		seen[id] = name
+		tm, ok := l.table(m[name], path)
+		if !ok {
+			continue
+		}
+		l.knownKeys(tm, path, keyNames(sinkTLSKeys), "[sink_tls."+name+"]")
+		var sink *Sink
+		for _, s := range cfg.Sinks {
+			if s.Name == id {
+				sink = s
+			}
+		}
+		switch {
+		case sink == nil && l.declaredSinks[id]:
+			// Its [sinks] entry has its own error already.
+		case sink == nil:
+			l.c.hintf(Position{}, path, orList(didYouMean(id, names), "the sinks are "+quotedList(names)),
+				"[sink_tls.%s] names no sink: there is no [sinks.%s]", name, id)
+		case sink.Type != SinkOpenSearch:
+			l.errorf(path, "sink %q is a %s sink: TLS files apply to opensearch sinks only", id, sink.Type)
+		default:
+			tables[id], paths[id] = tm, path
+		}
+	}
+}
+
+// resolveTLS sets the TLS files of an opensearch sink. Precedence, as for
+// the sink's other reserved variables: <SINK>_OPENSEARCH_<KEY> over the
+// table's value. A relative path from the file is relative to the config's
+// folder; one from the environment is left as given (relative to the
+// working directory, like any path handed to a process).
+func (l *tomlLoader) resolveTLS(cfg *Config, s *Sink, tm map[string]any, path string) {
+	env, upper := l.env(), strings.ToUpper(s.Name)
+	values := map[string]string{}
+	from := map[string]string{} // key → where its value came from, for diagnostics
+	for _, k := range sinkTLSKeys {
+		// The file's value is checked even when a variable overrides it.
+		if raw, ok := tm[k.name]; ok {
+			str, isStr := raw.(string)
+			switch {
+			case !isStr:
+				l.errorf(join(path, k.name), "expected the path of a PEM file, found %s", tomlDescribe(raw))
+			case strings.TrimSpace(str) == "":
+				l.errorf(join(path, k.name), "expected the path of a PEM file, found an empty string")
+			case filepath.IsAbs(str):
+				values[k.name], from[k.name] = str, join(path, k.name)
+			default:
+				values[k.name], from[k.name] = filepath.Join(cfg.Dir, str), join(path, k.name)
+			}
+		}
+		// An empty variable counts as unset, so it cannot silently drop a
+		// file the config names.
+		reserved := upper + "_OPENSEARCH_" + strings.ToUpper(k.name)
+		if v, ok := env(reserved); ok && v != "" {
+			values[k.name], from[k.name] = v, reserved
+		}
+	}
+	t := SinkTLS{CAFile: values["ca_file"], CertFile: values["cert_file"], KeyFile: values["key_file"]}
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		l.c.hintf(Position{}, from["cert_file"], fmt.Sprintf("set key_file in [sink_tls.%s] or %s_OPENSEARCH_KEY_FILE", s.Name, upper),
+			"sink %q: a client certificate needs its private key", s.Name)
+	case t.KeyFile != "" && t.CertFile == "":
+		l.c.hintf(Position{}, from["key_file"], fmt.Sprintf("set cert_file in [sink_tls.%s] or %s_OPENSEARCH_CERT_FILE", s.Name, upper),
+			"sink %q: a client key needs its certificate", s.Name)
+	}
+	if t.CAFile != "" && !s.OpenSearch.TLSVerify {
+		l.c.warnf(Position{}, from["ca_file"], "sink %q has tls_verify = false: certificates are not verified, so the CA file is unused", s.Name)
+	}
+	s.OpenSearch.TLS = t
 }
 
 func (l *tomlLoader) indexes(cfg *Config, raw any) {

@@ -1,10 +1,12 @@
 package config
 
 // The keys of flusso.toml outside the settings of Settings(): the tables of
-// the Rust flusso's format. The loader checks keys against these lists and
-// the JSON Schema is generated from them.
+// the Rust flusso's format, and [sink_tls.<name>], a flusso extension kept
+// out of [sinks.<name>] so that table stays as the Rust format has it. The
+// loader checks keys against these lists and the JSON Schema is generated
+// from them.
 
-var topKeys = []string{"prefix", "on_error", "source", "sinks", "index", "server", "nats", "capture", "indexer"}
+var topKeys = []string{"prefix", "on_error", "source", "sinks", "sink_tls", "index", "server", "nats", "capture", "indexer"}
 
 var (
 	sourceKeys = []keySpec{
@@ -35,6 +37,13 @@ var (
 		{"refresh_interval", vString, "refresh_interval once seeded (default \"10s\"; \"-1\" disables)."},
 		{"text_analysis", vString, "Analysis backend of the flusso analyzers: builtin (default) or icu (needs the analysis-icu plugin)."},
 		{"auto_subfields", vBool, "Give text and keyword fields their keyword, keyword_lowercase and text subfields (default true)."},
+	}
+	// sinkTLSKeys are the keys of [sink_tls.<name>]; the reserved variable
+	// overriding each is <SINK>_OPENSEARCH_<KEY>.
+	sinkTLSKeys = []keySpec{
+		{"ca_file", vString, "PEM file of the CA certificates that verify the cluster; when set they are the only roots trusted (the system's are not). Relative to this file; <SINK>_OPENSEARCH_CA_FILE overrides it."},
+		{"cert_file", vString, "PEM client certificate (chain) for mutual TLS; needs key_file. <SINK>_OPENSEARCH_CERT_FILE overrides it."},
+		{"key_file", vString, "PEM private key of cert_file; needs cert_file. <SINK>_OPENSEARCH_KEY_FILE overrides it."},
 	}
 	stdoutKeys = []keySpec{
 		{"type", vString, `"stdout".`},
