@@ -245,3 +245,42 @@ func testSchemaChange(t *testing.T, newYAML string) {
 		t.Errorf("%d dead letters", n)
 	}
 }
+
+// A rejection under on_error = stop, from the stand-in: the indexer halts
+// with an error naming the index, the document and OpenSearch's reason, the
+// batch stays unacked and the rejected version is not served; once the
+// cause is gone (the fault here is one-shot), a restarted indexer writes
+// it and everything converges.
+func TestOpenSearchRejectStop(t *testing.T) {
+	h := usersHarness(t, map[string]string{"on_error": "stop"})
+	srv := opensearchtest.New(t)
+	h.StartCapture(t, "c1")
+	first := h.StartOSIndexer(t, "i1", nil, srv)
+	h.waitConvergedOS(t, 60*time.Second, "backfill", srv)
+	waitFor(t, 30*time.Second, "the backfill acked", func() bool { return pending(t, h) == 0 })
+	srv.RejectItems(opensearchtest.ItemFault{IDs: []string{"11"}, Status: 400, Type: "mapper_parsing_exception", Reason: "failed to parse field [email] of type [keyword]", Times: 1})
+	h.Exec(t, `UPDATE users SET email = 'bad@example.com' WHERE id = 11`)
+	select {
+	case <-first.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the indexer did not stop on a rejection under on_error = stop")
+	}
+	for _, want := range []string{"users", "11", "mapper_parsing_exception", "failed to parse field [email]"} {
+		if first.err == nil || !strings.Contains(first.err.Error(), want) {
+			t.Fatalf("Run returned %v; want an error naming %q", first.err, want)
+		}
+	}
+	if n := pending(t, h); n == 0 {
+		t.Fatal("the rejected batch was acked")
+	}
+	prefix := h.cfg(t, nil).Prefix
+	if strings.Contains(string(srv.Docs(prefix + "users")["11"]), "bad@") {
+		t.Fatal("the rejected version of 11 is served")
+	}
+	h.StartOSIndexer(t, "i2", nil, srv)
+	h.waitConvergedOS(t, 60*time.Second, "after the restart", srv)
+	waitFor(t, 30*time.Second, "everything acked", func() bool { return pending(t, h) == 0 })
+	if n := h.dlqCount(t); n != 0 {
+		t.Errorf("%d dead letters under stop", n)
+	}
+}
