@@ -179,3 +179,8 @@ func IsStreamFull(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "maximum")
 }
+
+// SchemaKey is the state bucket's key of an index's schema source of one
+// hash (the capture records it; indexers read it while a newer schema of
+// the index seeds).
+func SchemaKey(index, hash string) string { return "schema." + index + "." + hash }

@@ -186,6 +186,10 @@ type Index struct {
 	Enabled    bool    `json:"enabled"`
 	OnError    OnError `json:"on_error"` // the per-index override or the global policy
 	Schema     *Schema `json:"-"`
+	// SchemaSource is the schema file's content as loaded: the capture keeps
+	// it so that indexers can still build the documents of a generation
+	// whose schema the config has since changed.
+	SchemaSource []byte `json:"-"`
 }
 
 // Server holds the addresses of the HTTP surfaces.

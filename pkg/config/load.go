@@ -652,7 +652,7 @@ func (l *tomlLoader) loadSchema(ix *Index, readFile func(string) ([]byte, error)
 	}
 	s, diags := ParseSchema(ix.SchemaPath, data, ix.Name)
 	*l.c.diags = append(*l.c.diags, diags...)
-	ix.Schema = s
+	ix.Schema, ix.SchemaSource = s, data
 }
 
 // crossChecks are the rules spanning several parts of the file.

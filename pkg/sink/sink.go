@@ -20,6 +20,12 @@ type Op struct {
 	// lower version overwrite a higher one.
 	Version uint64
 	Doc     json.RawMessage
+	// Generation, when set, sends the operation to that generation alone
+	// instead of every generation the index writes: while a new schema
+	// seeds, the serving generation keeps getting documents built with the
+	// schema it was built from. A sink without generations ignores such
+	// operations.
+	Generation *Generation
 }
 
 // Delete reports whether the operation removes the document.

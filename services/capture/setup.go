@@ -51,6 +51,9 @@ func (c *Capture) setup(ctx context.Context) (_ *pgconn.PgConn, _ changes.LSN, e
 	if err != nil {
 		return nil, 0, err
 	}
+	if err := st.recordSchemas(ctx, c.cfg); err != nil {
+		return nil, 0, err
+	}
 	conn, err := c.replicationConn(ctx)
 	if err != nil {
 		return nil, 0, err

@@ -11,6 +11,10 @@ package capture
 //	index.<name>  IndexState: the generation of the index being served or
 //	              seeded
 //	slot          SlotIdentity: which replication slot the state belongs to
+//	schema.<name>.<hash>
+//	              the schema file (YAML, as loaded) of that hash: while a
+//	              new schema seeds, indexers build the serving generation's
+//	              documents with the schema it was built from
 //
 // An index.<name> value, for example:
 //
@@ -63,6 +67,7 @@ import (
 	"time"
 
 	"github.com/flusso-go/flusso/pkg/changes"
+	"github.com/flusso-go/flusso/pkg/config"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -217,6 +222,21 @@ func (s *stateStore) index(ctx context.Context, name string) (*IndexState, uint6
 		return nil, 0, err
 	}
 	return &st, rev, nil
+}
+
+// recordSchemas keeps the schema source of every enabled index under its
+// hash, once.
+func (s *stateStore) recordSchemas(ctx context.Context, cfg *config.Config) error {
+	for _, ix := range cfg.Indexes {
+		if !ix.Enabled || ix.Schema == nil || len(ix.SchemaSource) == 0 {
+			continue
+		}
+		key := changes.SchemaKey(ix.Name, ix.Schema.Hash())
+		if _, err := s.kv.Create(ctx, key, ix.SchemaSource); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("state: record %s: %w", key, err)
+		}
+	}
+	return nil
 }
 
 // slot reads the slot identity; nil when there is none.

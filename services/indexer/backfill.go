@@ -89,6 +89,9 @@ func (ix *Indexer) ensure(ctx context.Context, indexes []string) error {
 		if st == nil {
 			continue // not planned yet: the capture writes it before any change or task
 		}
+		if err := ix.keepServing(ctx, index, st); err != nil {
+			return err
+		}
 		cur := sink.Generation{Hash: st.Hash, Number: st.Generation}
 		fp := fmt.Sprintf("%s/%d/%s", st.Hash, st.Generation, st.State)
 		t := sink.Target{Index: index, Write: []sink.Generation{cur}}
@@ -99,7 +102,7 @@ func (ix *Indexer) ensure(ctx context.Context, indexes []string) error {
 			t.Serving = &serving
 			// A reindex of the same schema writes both generations, so reads
 			// never see a gap. A new schema's documents do not fit the serving
-			// generation's strict mapping: it is left as it is until the flip.
+			// generation's strict mapping: it gets its own schema's (serving.go).
 			if serving.Hash == cur.Hash {
 				t.Write = append([]sink.Generation{serving}, cur)
 			}
@@ -186,7 +189,7 @@ func (ix *Indexer) processTask(ctx context.Context, w *watch, tm taskMsg) error 
 		for _, k := range chunk {
 			wanted[strings.Join(k, ":")] = &want{key: k, version: uint64(t.SnapshotLSN)}
 		}
-		ops, err := ix.build(ctx, t.Index, wanted)
+		ops, err := ix.build(ctx, b, t.Index, wanted, nil)
 		if err != nil {
 			return err
 		}

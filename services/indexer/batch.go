@@ -225,39 +225,45 @@ func (ix *Indexer) processChanges(ctx context.Context, w *watch, msgs []jetstrea
 			Table: config.TableRef{Schema: c.Schema, Name: c.Table}, Op: op, Key: c.Key, OldKey: c.OldKey, Old: c.Old,
 		})
 	}
+	// The states tell which serving generations need their own schema's
+	// documents (serving.go).
+	if err := ix.ensure(ctx, ix.cfg.EnabledIndexes()); err != nil {
+		return err
+	}
+	views := ix.servingViews()
 	wanted := map[string]map[string]*want{}
+	servingWanted := map[string]map[string]*want{}
 	for _, lsn := range lsns {
 		res, err := ix.resolver.Resolve(ctx, ix.pool, byLSN[lsn])
 		if err != nil {
 			return fmt.Errorf("resolve changes of %s: %w", lsn, err)
 		}
-		for index, keys := range res {
-			if ix.builders[index] == nil {
-				continue
+		addWanted(wanted, res, lsn, func(index string) bool { return ix.builders[index] != nil })
+		for index, v := range views {
+			res, err := v.resolver.Resolve(ctx, ix.pool, byLSN[lsn])
+			if err != nil {
+				return fmt.Errorf("resolve changes of %s for the serving generation of %s: %w", lsn, index, err)
 			}
-			m := wanted[index]
-			if m == nil {
-				m = map[string]*want{}
-				wanted[index] = m
-			}
-			for _, k := range keys {
-				if cur := m[k.ID()]; cur == nil {
-					m[k.ID()] = &want{key: k, version: uint64(lsn)}
-				} else {
-					cur.version = max(cur.version, uint64(lsn))
-				}
-			}
+			addWanted(servingWanted, res, lsn, func(i string) bool { return i == index })
 		}
 	}
 	var ops []sink.Op
 	perIndex := map[string]int{}
 	for _, index := range sortedKeys(wanted) {
-		built, err := ix.build(ctx, index, wanted[index])
+		built, err := ix.build(ctx, ix.builders[index], index, wanted[index], nil)
 		if err != nil {
 			return err
 		}
 		ops = append(ops, built...)
 		perIndex[index] = len(built)
+	}
+	for _, index := range sortedKeys(servingWanted) {
+		v := views[index]
+		built, err := ix.build(ctx, v.builder, index, servingWanted[index], &v.gen)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, built...)
 	}
 	flush, err := ix.writeOps(ctx, w, ops, w.caughtUp)
 	if err != nil {
@@ -294,19 +300,42 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// build builds the wanted documents of one index, each once.
-func (ix *Indexer) build(ctx context.Context, index string, wanted map[string]*want) ([]sink.Op, error) {
+// addWanted adds the keys of the indexes in res that keep accepts, with
+// the version lsn, to wanted.
+func addWanted(wanted map[string]map[string]*want, res map[string][]resolve.Key, lsn changes.LSN, keep func(index string) bool) {
+	for index, keys := range res {
+		if !keep(index) {
+			continue
+		}
+		m := wanted[index]
+		if m == nil {
+			m = map[string]*want{}
+			wanted[index] = m
+		}
+		for _, k := range keys {
+			if cur := m[k.ID()]; cur == nil {
+				m[k.ID()] = &want{key: k, version: uint64(lsn)}
+			} else {
+				cur.version = max(cur.version, uint64(lsn))
+			}
+		}
+	}
+}
+
+// build builds the wanted documents of one index with b, each once; the
+// ops go to generation gen alone when it is set.
+func (ix *Indexer) build(ctx context.Context, b *document.Builder, index string, wanted map[string]*want, gen *sink.Generation) ([]sink.Op, error) {
 	keys := make([][]string, 0, len(wanted))
 	for _, id := range sortedKeys(wanted) {
 		keys = append(keys, wanted[id].key)
 	}
 	ops := make([]sink.Op, 0, len(keys))
-	err := ix.builders[index].Build(ctx, ix.pool, keys, func(d document.Doc) error {
+	err := b.Build(ctx, ix.pool, keys, func(d document.Doc) error {
 		wt := wanted[resolve.Key(d.Key).ID()]
 		if wt == nil {
 			return fmt.Errorf("index %s: built %s, which was not asked for", index, d.ID)
 		}
-		ops = append(ops, sink.Op{Index: index, ID: d.ID, Version: wt.version, Doc: d.Source})
+		ops = append(ops, sink.Op{Index: index, ID: d.ID, Version: wt.version, Doc: d.Source, Generation: gen})
 		return nil
 	})
 	return ops, err

@@ -35,12 +35,12 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // harness is a source database, an embedded NATS server and a config for
 // one test; captures and indexers run against it as libraries.
 type harness struct {
-	DB    *pgtest.Database
-	Pool  *pgxpool.Pool
-	JS    jetstream.JetStream
-	Names changes.Names
-	cfg   func(t testing.TB, extra map[string]string) *config.Config
-	env   config.LookupEnv
+	DB      *pgtest.Database
+	Pool    *pgxpool.Pool
+	JS      jetstream.JetStream
+	Names   changes.Names
+	cfg     func(t testing.TB, extra map[string]string) *config.Config
+	env     config.LookupEnv
 	NATSURL string
 	// Env are environment variables the config sees besides DATABASE_URL.
 	Env map[string]string

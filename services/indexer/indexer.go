@@ -73,6 +73,9 @@ type Indexer struct {
 	seeded  map[string]bool
 	// refreshers counts, per sink, the writes in flight that refresh.
 	refreshers map[string]int
+	// serving are the views of indexes whose serving generation has
+	// another schema than the one seeding (serving.go).
+	serving map[string]*servingView
 }
 
 // New connects to the source, makes sure the pipeline's streams exist and
@@ -93,7 +96,7 @@ func New(ctx context.Context, o Options) (*Indexer, error) {
 	ix := &Indexer{
 		cfg: cfg, js: o.JetStream, sinks: o.Sinks, log: log.With("service", "indexer"), names: changes.NamesFor(cfg.Pipeline()),
 		instance: o.Instance, started: time.Now(), builders: map[string]*document.Builder{}, indexes: map[string]*config.Index{},
-		ensured: map[string]string{}, seeded: map[string]bool{},
+		ensured: map[string]string{}, seeded: map[string]bool{}, serving: map[string]*servingView{},
 	}
 	ix.events = events.NewPublisher(o.JetStream, ix.names, "indexer", o.Instance)
 	if err := changes.EnsureStreams(ctx, o.JetStream, ix.names, changes.StreamOptions{

@@ -14,11 +14,11 @@ import (
 	"github.com/flusso-go/flusso/pkg/sink/opensearch"
 )
 
-// osSinkConfig is the [sinks.os] of the tests: the stand-in, and enough
-// retries to outlast the injected bursts.
-func osSinkConfig(srv *opensearchtest.Server) *config.Sink {
+// osSinkConfig is the [sinks.os] of the tests: the stand-in at url, and
+// enough retries to outlast the injected bursts.
+func osSinkConfig(url string) *config.Sink {
 	return &config.Sink{Name: "os", Type: config.SinkOpenSearch, OpenSearch: &config.OpenSearchSink{
-		URL: config.SecretLiteral(srv.URL()), TLSVerify: true, BatchSize: 100, MaxBytes: 1 << 20,
+		URL: config.SecretLiteral(url), TLSVerify: true, BatchSize: 100, MaxBytes: 1 << 20,
 		Timeout: config.Duration(60 * time.Second), MaxRetries: 30, NumberOfShards: 1, NumberOfReplicas: 1, RefreshInterval: "1s",
 	}}
 }
@@ -28,8 +28,15 @@ func osSinkConfig(srv *opensearchtest.Server) *config.Sink {
 // indexer finds the options of the index bodies.
 func (h *harness) StartOSIndexer(t testing.TB, instance string, extra map[string]string, srv *opensearchtest.Server) *running {
 	t.Helper()
+	return h.StartOSIndexerAt(t, instance, extra, srv.URL())
+}
+
+// StartOSIndexerAt is StartOSIndexer with the sink at url (a proxy in
+// front of the stand-in).
+func (h *harness) StartOSIndexerAt(t testing.TB, instance string, extra map[string]string, url string) *running {
+	t.Helper()
 	cfg := h.cfg(t, extra)
-	sc := osSinkConfig(srv)
+	sc := osSinkConfig(url)
 	cfg.Sinks = append(cfg.Sinks, sc)
 	s, err := opensearch.New(cfg, sc, h.env, testLogger(t, instance+"/os"))
 	if err != nil {

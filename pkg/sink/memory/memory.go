@@ -1,7 +1,8 @@
 // Package memory is an in-memory sink for tests. It keeps the latest version
 // of every document per (index, id) with OpenSearch's external-version
 // semantics (external_gte: a write whose version is lower than the stored
-// one, document or delete tombstone, is ignored), records the targets it was
+// one, document or delete tombstone, is ignored) — apart, the operations
+// sent to one generation — records the targets it was
 // ensured with and the generations made serving, and can reject items or
 // fail writes on demand.
 package memory
@@ -27,8 +28,11 @@ type Entry struct {
 type Sink struct {
 	name string
 
-	mu      sync.Mutex
-	docs    map[string]map[string]Entry // index -> id -> entry
+	mu   sync.Mutex
+	docs map[string]map[string]Entry // index -> id -> entry
+	// genDocs hold the ops sent to one generation (sink.Op.Generation),
+	// by index and generation, apart from docs.
+	genDocs map[string]map[sink.Generation]map[string]Entry
 	targets map[string]sink.Target
 	seeded  map[string][]sink.Generation
 	writes  int
@@ -41,7 +45,7 @@ type Sink struct {
 // New returns an empty sink named name.
 func New(name string) *Sink {
 	return &Sink{
-		name: name, docs: map[string]map[string]Entry{}, targets: map[string]sink.Target{},
+		name: name, docs: map[string]map[string]Entry{}, genDocs: map[string]map[sink.Generation]map[string]Entry{}, targets: map[string]sink.Target{},
 		seeded: map[string][]sink.Generation{}, changed: make(chan struct{}),
 	}
 }
@@ -95,7 +99,18 @@ func (s *Sink) Write(ctx context.Context, ops []sink.Op) ([]sink.Rejection, erro
 			}
 		}
 		ix := s.docs[op.Index]
-		if ix == nil {
+		if op.Generation != nil {
+			byGen := s.genDocs[op.Index]
+			if byGen == nil {
+				byGen = map[sink.Generation]map[string]Entry{}
+				s.genDocs[op.Index] = byGen
+			}
+			ix = byGen[*op.Generation]
+			if ix == nil {
+				ix = map[string]Entry{}
+				byGen[*op.Generation] = ix
+			}
+		} else if ix == nil {
 			ix = map[string]Entry{}
 			s.docs[op.Index] = ix
 		}
@@ -128,6 +143,20 @@ func (s *Sink) Docs(index string) map[string]json.RawMessage {
 	defer s.mu.Unlock()
 	out := map[string]json.RawMessage{}
 	for id, e := range s.docs[index] {
+		if e.Doc != nil {
+			out[id] = e.Doc
+		}
+	}
+	return out
+}
+
+// GenerationDocs returns the live documents the ops naming generation g
+// wrote to an index, by id.
+func (s *Sink) GenerationDocs(index string, g sink.Generation) map[string]json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]json.RawMessage{}
+	for id, e := range s.genDocs[index][g] {
 		if e.Doc != nil {
 			out[id] = e.Doc
 		}

@@ -67,3 +67,21 @@ func TestInjected(t *testing.T) {
 		t.Errorf("writes %d/%d", calls, ops)
 	}
 }
+
+// An op for one generation is kept apart from the index's documents.
+func TestGenerationOps(t *testing.T) {
+	s := New("m")
+	old := sink.Generation{Hash: "aaaa0000", Number: 1}
+	if _, err := s.Write(context.Background(), []sink.Op{
+		{Index: "users", ID: "1", Version: 5, Doc: doc(`"new"`)},
+		{Index: "users", ID: "1", Version: 5, Doc: doc(`"old"`), Generation: &old},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(s.Docs("users")["1"]); got != `"new"` {
+		t.Errorf("Docs: %s, want \"new\"", got)
+	}
+	if got := string(s.GenerationDocs("users", old)["1"]); got != `"old"` {
+		t.Errorf("GenerationDocs: %s, want \"old\"", got)
+	}
+}

@@ -260,3 +260,26 @@ func TestAliasFlipAtomic(t *testing.T) {
 		t.Fatal("write after flip went to the wrong generation")
 	}
 }
+
+// An op naming a generation goes to it alone: the serving generation of an
+// older schema gets its own documents while the new one seeds.
+func TestGenerationOp(t *testing.T) {
+	srv := opensearchtest.New(t)
+	s := newSink(t, srv, nil)
+	g2 := sink.Generation{Hash: "ffff0000", Number: 2}
+	ensure(t, s, sink.Target{Index: "users", Write: []sink.Generation{g1}})
+	write(t, s, sink.Op{Index: "users", ID: "1", Version: 1, Doc: doc("one", 1)})
+	if err := s.Seeded(context.Background(), "users", g1); err != nil {
+		t.Fatal(err)
+	}
+	ensure(t, s, sink.Target{Index: "users", Write: []sink.Generation{g2}, Serving: &g1})
+	write(t, s,
+		sink.Op{Index: "users", ID: "1", Version: 2, Doc: doc("new", 2)},
+		sink.Op{Index: "users", ID: "1", Version: 2, Doc: doc("old", 2), Generation: &g1})
+	if got := string(srv.Docs("t_users_abcd1234_1")["1"]); !strings.Contains(got, `"old"`) {
+		t.Errorf("serving generation holds %s, want the op naming it", got)
+	}
+	if got := string(srv.Docs("t_users_ffff0000_2")["1"]); !strings.Contains(got, `"new"`) {
+		t.Errorf("seeding generation holds %s, want the op without a generation", got)
+	}
+}

@@ -18,7 +18,8 @@ type item struct {
 	lines []byte
 }
 
-// Write sends ops to every generation of their index, in _bulk requests of
+// Write sends ops to every generation of their index (or to the one an op
+// names), in _bulk requests of
 // at most batch_size items and max_bytes bytes. A stale version (409) and
 // the delete of a missing document (404) succeed; retryable failures are
 // retried up to max_retries and then returned as err; other item failures
@@ -29,6 +30,9 @@ func (s *Sink) Write(ctx context.Context, ops []sink.Op) ([]sink.Rejection, erro
 	var pending []item
 	for i, op := range ops {
 		gens := s.targets[op.Index]
+		if op.Generation != nil {
+			gens = []string{s.generation(op.Index, *op.Generation)}
+		}
 		if len(gens) == 0 {
 			s.mu.Unlock()
 			return nil, fmt.Errorf("sink %s: write %s/%s: index not ensured", s.name, op.Index, op.ID)

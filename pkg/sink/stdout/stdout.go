@@ -57,7 +57,8 @@ func (s *Sink) Seeded(context.Context, string, sink.Generation) error { return n
 // Close does nothing; the writer belongs to the caller.
 func (s *Sink) Close() error { return nil }
 
-// Write prints ops. It never rejects an operation.
+// Write prints ops, except those for one generation (see sink.Op). It never
+// rejects an operation.
 func (s *Sink) Write(ctx context.Context, ops []sink.Op) ([]sink.Rejection, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -66,6 +67,9 @@ func (s *Sink) Write(ctx context.Context, ops []sink.Op) ([]sink.Rejection, erro
 	defer s.mu.Unlock()
 	var buf bytes.Buffer
 	for _, op := range ops {
+		if op.Generation != nil {
+			continue // an older schema's document: stdout shows the current one
+		}
 		s.seq++
 		l := line{Op: "upsert", Index: op.Index, ID: op.ID, Document: op.Doc, Seq: s.seq, TS: s.now().UTC().Format("2006-01-02T15:04:05.000Z07:00")}
 		if op.Delete() {

@@ -47,6 +47,8 @@ func TestWrite(t *testing.T) {
 			rej, err := s.Write(context.Background(), []sink.Op{
 				{Index: "users", ID: "42", Version: 10, Doc: json.RawMessage(`{"name": "Ada"}`)},
 				{Index: "users", ID: "7", Version: 11},
+				// An older schema's document for the serving generation: not shown.
+				{Index: "users", ID: "42", Version: 10, Doc: json.RawMessage(`{"nom": "Ada"}`), Generation: &sink.Generation{Hash: "aaaa0000", Number: 1}},
 			})
 			if err != nil || rej != nil {
 				t.Fatalf("Write: %v %v", rej, err)
