@@ -233,7 +233,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
 	s.mu.Unlock()
 
-	in, verr := s.spec.validateRequest(r, body)
+	x, verr := s.spec.validateRequest(r, body)
 	if verr != nil {
 		s.violation(verr.Error())
 		writeJSON(w, r, 400, errBody(400, "illegal_argument_exception", "OpenAPI violation: "+verr.Error(), ""))
@@ -272,8 +272,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if out != nil {
 		h.Set("Content-Type", "application/json; charset=UTF-8")
 	}
-	if in != nil && r.Method != http.MethodHead {
-		if err := s.spec.validateResponse(in, resp.status, h, out); err != nil {
+	if x != nil && r.Method != http.MethodHead {
+		if err := s.spec.validateResponse(x, resp.status, h, out); err != nil {
 			s.violation(err.Error())
 		}
 	}
