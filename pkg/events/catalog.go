@@ -21,6 +21,48 @@ const (
 	DocumentsRejected = "documents.rejected" // a sink rejected documents
 )
 
+// catalogue pairs each event with its data type, in the order above: what
+// the documentation test and decoders go by.
+var catalogue = []struct {
+	name string
+	data func() any
+}{
+	{Started, func() any { return new(StartedData) }},
+	{Stopped, func() any { return new(StoppedData) }},
+	{Heartbeat, func() any { return new(HeartbeatData) }},
+	{Error, func() any { return new(ErrorData) }},
+	{SlotLag, func() any { return new(SlotLagData) }},
+	{ChangesCaptured, func() any { return new(ChangesCapturedData) }},
+	{LiveStarted, func() any { return new(LiveStartedData) }},
+	{BackfillStarted, func() any { return new(BackfillStartedData) }},
+	{BackfillProgress, func() any { return new(BackfillProgressData) }},
+	{IndexSeeded, func() any { return new(IndexSeededData) }},
+	{BackfillCompleted, func() any { return new(BackfillCompletedData) }},
+	{IndexesEnsured, func() any { return new(IndexesEnsuredData) }},
+	{BatchCommitted, func() any { return new(BatchCommittedData) }},
+	{DocumentsRejected, func() any { return new(DocumentsRejectedData) }},
+}
+
+// Names lists the names of the catalogue's events.
+func Names() []string {
+	out := make([]string, len(catalogue))
+	for i, e := range catalogue {
+		out[i] = e.name
+	}
+	return out
+}
+
+// NewData returns a pointer to a zero value of the data type of the event
+// name, ready to decode into; nil for a name outside the catalogue.
+func NewData(name string) any {
+	for _, e := range catalogue {
+		if e.name == name {
+			return e.data()
+		}
+	}
+	return nil
+}
+
 // StartedData is the data of Started.
 type StartedData struct {
 	Instance string   `json:"instance"`
@@ -79,6 +121,7 @@ type LiveStartedData struct {
 type BackfillStartedData struct {
 	Index       string `json:"index"`
 	Hash        string `json:"hash"`
+	Generation  int    `json:"generation"`
 	Reason      string `json:"reason"` // first run, new schema, reindex, slot lost, truncate
 	Tasks       int    `json:"tasks"`
 	Keys        int64  `json:"keys"`
@@ -87,18 +130,46 @@ type BackfillStartedData struct {
 
 // BackfillProgressData is the data of BackfillProgress.
 type BackfillProgressData struct {
-	Index     string `json:"index"`
-	Hash      string `json:"hash"`
-	Task      int    `json:"task"`
-	Tasks     int    `json:"tasks"`
-	Keys      int64  `json:"keys"`      // keys of this task
-	Documents int64  `json:"documents"` // documents it built
+	Index      string `json:"index"`
+	Hash       string `json:"hash"`
+	Generation int    `json:"generation"`
+	Task       int    `json:"task"`
+	Tasks      int    `json:"tasks"`
+	Keys       int64  `json:"keys"`      // keys of this task
+	Documents  int64  `json:"documents"` // documents it built
 }
 
 // IndexSeededData is the data of IndexSeeded.
 type IndexSeededData struct {
-	Index string `json:"index"`
-	Hash  string `json:"hash"`
+	Index      string `json:"index"`
+	Hash       string `json:"hash"`
+	Generation int    `json:"generation"`
+}
+
+// BackfillCompletedData is the data of BackfillCompleted.
+type BackfillCompletedData struct {
+	Indexes []string `json:"indexes"` // every enabled index, all seeded
+}
+
+// IndexesEnsuredData is the data of IndexesEnsured: the OpenSearch indexes
+// and aliases (or a sink's equivalent) of one index in one sink.
+type IndexesEnsuredData struct {
+	Instance string `json:"instance"`
+	Sink     string `json:"sink"`
+	Index    string `json:"index"`
+	// Write are the generations documents are written to: two while a
+	// reindex of the same schema runs.
+	Write []GenerationRef `json:"write"`
+	// Serving is the generation reads go to; null before the first is
+	// seeded.
+	Serving *GenerationRef `json:"serving"`
+}
+
+// GenerationRef names one generation of an index, whose OpenSearch index
+// is {prefix}{index}_{hash}_{generation}.
+type GenerationRef struct {
+	Hash       string `json:"hash"`
+	Generation int    `json:"generation"`
 }
 
 // BatchCommittedData is the data of BatchCommitted.

@@ -21,7 +21,23 @@ import (
 )
 
 // TypeOf is the CloudEvents type of an event name: dev.flusso.<name>.v1.
-func TypeOf(name string) string { return "dev.flusso." + name + ".v1" }
+func TypeOf(name string) string { return typePrefix + name + ".v1" }
+
+const typePrefix = "dev.flusso."
+
+// NameOf is the event name of a CloudEvents type dev.flusso.<name>.v<n>,
+// whatever its version; false for a type that is not flusso's.
+func NameOf(typ string) (string, bool) {
+	rest, ok := strings.CutPrefix(typ, typePrefix)
+	if !ok {
+		return "", false
+	}
+	i := strings.LastIndex(rest, ".v")
+	if i <= 0 || i+2 == len(rest) || strings.Trim(rest[i+2:], "0123456789") != "" {
+		return "", false
+	}
+	return rest[:i], true
+}
 
 // Publisher publishes the events of one service instance.
 type Publisher struct {

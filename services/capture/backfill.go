@@ -155,6 +155,20 @@ func (c *Capture) seedFresh(ctx context.Context, st *stateStore, todo []*seeding
 	return nil // the read-only transaction ends with the deferred rollback
 }
 
+// emitIfCompleted emits BackfillCompleted when every enabled index is
+// seeded. Whoever marks the last one seeded sees that: the capture for an
+// empty root table, else an indexer (two racing may both report it).
+func (c *Capture) emitIfCompleted(ctx context.Context, st *stateStore) {
+	names := c.cfg.EnabledIndexes()
+	for _, name := range names {
+		s, _, err := st.index(ctx, name)
+		if err != nil || s == nil || s.State != stateSeeded {
+			return // a failed read costs only the event
+		}
+	}
+	c.emit(ctx, events.BackfillCompleted, events.BackfillCompletedData{Indexes: names})
+}
+
 // rootKey is the key of an index's documents: the schema's primary_key, or
 // the root table's primary key.
 func (c *Capture) rootKey(ctx context.Context, ix *config.Index) ([]string, error) {
@@ -217,12 +231,13 @@ func (c *Capture) plan(ctx context.Context, tx pgx.Tx, st *stateStore, s *seedin
 	}
 	s.rev = rev
 	c.emit(ctx, events.BackfillStarted, events.BackfillStartedData{
-		Index: ix.Name, Hash: s.state.Hash, Reason: s.state.Reason, Tasks: s.state.Tasks, Keys: count, SnapshotLSN: snapshot.String(),
+		Index: ix.Name, Hash: s.state.Hash, Generation: s.state.Generation, Reason: s.state.Reason, Tasks: s.state.Tasks, Keys: count, SnapshotLSN: snapshot.String(),
 	})
 	c.log.Info("seeding index", "index", ix.Name, "hash", s.state.Hash, "generation", s.state.Generation,
 		"reason", s.state.Reason, "keys", count, "tasks", s.state.Tasks, "snapshot_lsn", snapshot)
 	if count == 0 {
-		c.emit(ctx, events.IndexSeeded, events.IndexSeededData{Index: ix.Name, Hash: s.state.Hash})
+		c.emit(ctx, events.IndexSeeded, events.IndexSeededData{Index: ix.Name, Hash: s.state.Hash, Generation: s.state.Generation})
+		c.emitIfCompleted(ctx, st)
 		return nil
 	}
 

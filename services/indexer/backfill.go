@@ -132,9 +132,24 @@ func (ix *Indexer) ensure(ctx context.Context, indexes []string) error {
 				ix.seeded[key+"\x00"+fp] = true
 				ix.mu.Unlock()
 			}
+			if !done {
+				ix.emit(ctx, events.IndexesEnsured, ensuredData(ix.instance, s.Name(), t))
+			}
 		}
 	}
 	return nil
+}
+
+// ensuredData reports the target a sink was brought in line with.
+func ensuredData(instance, sinkName string, t sink.Target) events.IndexesEnsuredData {
+	d := events.IndexesEnsuredData{Instance: instance, Sink: sinkName, Index: t.Index, Write: []events.GenerationRef{}}
+	for _, g := range t.Write {
+		d.Write = append(d.Write, events.GenerationRef{Hash: g.Hash, Generation: g.Number})
+	}
+	if t.Serving != nil {
+		d.Serving = &events.GenerationRef{Hash: t.Serving.Hash, Generation: t.Serving.Number}
+	}
+	return d
 }
 
 // body is the index body of a new generation for an OpenSearch sink; nil
@@ -207,13 +222,28 @@ func (ix *Indexer) processTask(ctx context.Context, w *watch, tm taskMsg) error 
 	if err := ackAll([]jetstream.Msg{tm.msg}); err != nil {
 		return err
 	}
-	ix.emit(ctx, events.BackfillProgress, events.BackfillProgressData{Index: t.Index, Hash: t.Hash, Task: t.Seq, Tasks: t.Tasks, Keys: int64(len(keys)), Documents: int64(docs)})
+	ix.emit(ctx, events.BackfillProgress, events.BackfillProgressData{Index: t.Index, Hash: t.Hash, Generation: st.Generation, Task: t.Seq, Tasks: t.Tasks, Keys: int64(len(keys)), Documents: int64(docs)})
 	ix.emit(ctx, events.BatchCommitted, events.BatchCommittedData{Instance: ix.instance, Tasks: 1, Documents: docs, Indexes: map[string]int{t.Index: docs}, FlushMicros: flush.Microseconds()})
 	if seeded {
 		ix.log.Info("index seeded", "index", t.Index, "hash", t.Hash, "generation", st.Generation)
-		ix.emit(ctx, events.IndexSeeded, events.IndexSeededData{Index: t.Index, Hash: t.Hash})
+		ix.emit(ctx, events.IndexSeeded, events.IndexSeededData{Index: t.Index, Hash: t.Hash, Generation: st.Generation})
+		ix.emitIfCompleted(ctx)
 	}
 	return nil
+}
+
+// emitIfCompleted emits BackfillCompleted when every enabled index is
+// seeded: the replica that marks the last one sees it (two racing may both
+// report it).
+func (ix *Indexer) emitIfCompleted(ctx context.Context) {
+	names := ix.cfg.EnabledIndexes()
+	for _, name := range names {
+		st, _, _, err := ix.readState(ctx, name)
+		if err != nil || st == nil || st.State != stateSeeded {
+			return // a failed read costs only the event
+		}
+	}
+	ix.emit(ctx, events.BackfillCompleted, events.BackfillCompletedData{Indexes: names})
 }
 
 // taskKeys reads the root keys of a task's range, in key order, as text.
