@@ -27,6 +27,7 @@ type Config struct {
 	NATS    NATS     `json:"nats"`
 	Capture Capture  `json:"capture"`
 	Indexer Indexer  `json:"indexer"`
+	Status  Status   `json:"status"`
 }
 
 // OnError is what a document rejected by a sink does.
@@ -232,6 +233,15 @@ type Indexer struct {
 	AckWait       Duration `json:"ack_wait"`
 	MaxAckPending int      `json:"max_ack_pending"`
 	MaxDeliver    int      `json:"max_deliver"`
+}
+
+// Status configures the status service (a flusso extension): the
+// credentials of its private surface. Bearer token and HTTP Basic may both
+// be set; either is then accepted.
+type Status struct {
+	Token    Secret `json:"token"`
+	Username Secret `json:"username"`
+	Password Secret `json:"password"`
 }
 
 // Pipeline is the name scoping this deployment's NATS subjects and streams.

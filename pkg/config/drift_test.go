@@ -218,7 +218,7 @@ func TestDriftConfig(t *testing.T) {
 		{"TLS files table", base + "[sinks.s]\ntype = \"opensearch\"\n[sink_tls.s]\n%s = 1\n", propNames(t, doc, "properties", "sink_tls", "additionalProperties", "properties")},
 		{"[[index]]", "[source]\ntype = \"postgres\"\n[[index]]\nname = \"i\"\nschema = \"i.schema.yml\"\n%s = 1\n", propNames(t, doc, "properties", "index", "items", "properties")},
 	}
-	for _, table := range []string{"server", "nats", "capture", "indexer"} {
+	for _, table := range []string{"server", "nats", "capture", "indexer", "status"} {
 		tables = append(tables, struct {
 			where  string
 			toml   string

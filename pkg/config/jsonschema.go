@@ -283,6 +283,7 @@ func configJSONSchema() obj {
 			"nats":    withDoc(settingsOf("nats"), "The NATS JetStream bus (a flusso extension)."),
 			"capture": withDoc(settingsOf("capture"), "The capture service (a flusso extension)."),
 			"indexer": withDoc(settingsOf("indexer"), "The indexer service (a flusso extension)."),
+			"status":  withDoc(settingsOf("status"), "The status service's private surface credentials (a flusso extension)."),
 		}),
 		"definitions": obj{
 			"identifier":   obj{"type": "string", "pattern": identPattern.String(), "maxLength": 63},
@@ -327,6 +328,8 @@ func settingSchema(s Setting) obj {
 		out = obj{"enum": s.enum, "default": s.Default}
 	case kIdent:
 		out = obj{"type": "string", "pattern": `^([a-z_][a-z0-9_]*)?$`, "maxLength": 63, "default": s.Default}
+	case kSecret:
+		out = withDoc(refTo("env_or_value"), "")
 	default:
 		out = obj{"type": "string", "default": s.Default}
 	}

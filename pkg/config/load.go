@@ -160,7 +160,7 @@ func tomlDescribe(v any) string {
 // settings applies every setting: flag, environment, file, default.
 func (l *tomlLoader) settings(cfg *Config, doc map[string]any) {
 	tables := map[string]map[string]any{"": doc}
-	for _, name := range []string{"server", "nats", "capture", "indexer"} {
+	for _, name := range []string{"server", "nats", "capture", "indexer", "status"} {
 		raw, present := doc[name]
 		if !present {
 			continue
@@ -659,6 +659,9 @@ func (l *tomlLoader) loadSchema(ix *Index, readFile func(string) ([]byte, error)
 func (l *tomlLoader) crossChecks(cfg *Config) {
 	if cfg.Server.PublicAddress != "" && cfg.Server.PublicAddress == cfg.Server.PrivateAddress {
 		l.errorf("server", "public_address and private_address are both %s: the private surface needs its own address", cfg.Server.PublicAddress)
+	}
+	if st := cfg.Status; st.Username.IsZero() != st.Password.IsZero() {
+		l.errorf("status", "username and password go together: HTTP Basic needs both (or set only token)")
 	}
 	enabled := 0
 	for _, ix := range cfg.Indexes {

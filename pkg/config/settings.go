@@ -30,6 +30,7 @@ const (
 	kDuration
 	kEnum
 	kIdent
+	kSecret
 )
 
 // TypeName names the value type for help texts.
@@ -65,6 +66,14 @@ func durationSetting(key, def, doc string, set func(*Config, Duration)) Setting 
 
 func enumSetting(key, def string, values []string, doc string, set func(*Config, string)) Setting {
 	return Setting{Key: key, Default: def, Doc: doc, kind: kEnum, enum: values, set: func(c *Config, v any) { set(c, v.(string)) }}
+}
+
+// secretSetting is a sensitive string, kept as a Secret so that no log,
+// error, status or check output shows it. In the file it is a string or
+// { env = "VAR" }; from a flag or its FLUSSO_* twin, the text itself. An
+// empty value means unset.
+func secretSetting(key, doc string, set func(*Config, Secret)) Setting {
+	return Setting{Key: key, Doc: doc, kind: kSecret, set: func(c *Config, v any) { set(c, v.(Secret)) }}
 }
 
 func withCheck(s Setting, check func(string) error) Setting {
@@ -123,6 +132,10 @@ func Settings() []Setting {
 		durationSetting("indexer.ack_wait", "60s", "How long JetStream waits for an ack before redelivering.", func(c *Config, v Duration) { c.Indexer.AckWait = v }),
 		intSetting("indexer.max_ack_pending", 10000, 1, "Changes delivered and not yet acknowledged, at most, across replicas.", func(c *Config, v int64) { c.Indexer.MaxAckPending = int(v) }),
 		intSetting("indexer.max_deliver", -1, -1, "Deliveries of one change before it is given up; -1 retries forever.", func(c *Config, v int64) { c.Indexer.MaxDeliver = int(v) }),
+
+		secretSetting("status.token", "Bearer token of the private surface; a string or { env = \"VAR\" } in the file. With neither a token nor a username, a random token is generated at start and logged once.", func(c *Config, v Secret) { c.Status.Token = v }),
+		secretSetting("status.username", "HTTP Basic user of the private surface (with status.password); a string or { env = \"VAR\" } in the file.", func(c *Config, v Secret) { c.Status.Username = v }),
+		secretSetting("status.password", "HTTP Basic password of the private surface (with status.username); a string or { env = \"VAR\" } in the file.", func(c *Config, v Secret) { c.Status.Password = v }),
 	}
 	for i := range list {
 		s := &list[i]
@@ -158,6 +171,8 @@ func (s Setting) parse(v any, fromText bool) (any, error) {
 			return nil, fmt.Errorf("must be at least %d, found %d", s.min, n)
 		}
 		return n, nil
+	case kSecret:
+		return s.parseSecret(v)
 	case kDuration:
 		x, ok := v.(string)
 		if !ok {
@@ -194,6 +209,43 @@ func (s Setting) parse(v any, fromText bool) (any, error) {
 		return id, nil
 	}
 	return x, nil
+}
+
+// parseSecret reads a secret setting. Its errors never quote the value.
+func (s Setting) parseSecret(v any) (any, error) {
+	out := Secret{path: s.Key}
+	switch x := v.(type) {
+	case string:
+		if x != "" {
+			out.literal, out.hasLiteral = x, true
+		}
+		return out, nil
+	case map[string]any:
+		for k := range x {
+			if k != "env" {
+				return nil, fmt.Errorf("unknown key %q in an environment reference: expected { env = \"VAR\" }", k)
+			}
+		}
+		name, ok := x["env"].(string)
+		if !ok || strings.TrimSpace(name) == "" {
+			return nil, fmt.Errorf("expected { env = \"VAR\" } with the name of an environment variable")
+		}
+		out.env = strings.TrimSpace(name)
+		return out, nil
+	}
+	return nil, fmt.Errorf("expected a string or { env = \"VAR\" }, found %s", secretDescribe(v))
+}
+
+// secretDescribe is tomlDescribe without the value: a number or boolean
+// given where a secret was expected may still be one.
+func secretDescribe(v any) string {
+	switch v.(type) {
+	case bool:
+		return "a boolean"
+	case int64, float64:
+		return "a number"
+	}
+	return tomlDescribe(v)
 }
 
 // Options are what Load takes besides the file: setting values from outside

@@ -6,7 +6,7 @@ package config
 // loader checks keys against these lists and the JSON Schema is generated
 // from them.
 
-var topKeys = []string{"prefix", "on_error", "source", "sinks", "sink_tls", "index", "server", "nats", "capture", "indexer"}
+var topKeys = []string{"prefix", "on_error", "source", "sinks", "sink_tls", "index", "server", "nats", "capture", "indexer", "status"}
 
 var (
 	sourceKeys = []keySpec{

@@ -115,7 +115,7 @@ func TestValidateConfigUnknownKeys(t *testing.T) {
 		{name: "top level misspelt", toml: validateConfig(`prefx = "dev_"`, ""),
 			want: validateWant{path: "prefx", msg: `unknown key "prefx" in flusso.toml`, hint: `did you mean "prefix"?`}},
 		{name: "top level unknown", toml: validateConfig(`zzz = 1`, ""),
-			want: validateWant{path: "zzz", msg: `unknown key "zzz" in flusso.toml`, hint: `expected one of "capture", "index", "indexer", "nats", "on_error", "prefix", "server", "sink_tls", "sinks", "source"`}},
+			want: validateWant{path: "zzz", msg: `unknown key "zzz" in flusso.toml`, hint: `expected one of "capture", "index", "indexer", "nats", "on_error", "prefix", "server", "sink_tls", "sinks", "source", "status"`}},
 		{name: "top level table misspelt", toml: validateConfig("", "[indexr]\nbatch_size = 1\n"),
 			want: validateWant{path: "indexr", msg: `unknown key "indexr" in flusso.toml`, hint: `did you mean "index"?`}},
 		{name: "[source]", toml: validateConfig("", "") + "[source.extra]\n",

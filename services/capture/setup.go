@@ -26,12 +26,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ReindexCommand is the body of a message on the control subject
-// flusso.<pipeline>.control.reindex: seed a new generation of the index.
-type ReindexCommand struct {
-	Index string `json:"index"`
-}
-
 // controlConsumer is the durable consumer of reindex commands. The control
 // stream is a work queue: a command is gone once acked.
 const controlConsumer = "capture_reindex"
@@ -450,7 +444,7 @@ func (c *Capture) pendingReindex(cons jetstream.Consumer) (map[string]bool, []je
 // reindexTarget reads a reindex command; a bad one is terminated (never
 // redelivered) and reported.
 func (c *Capture) reindexTarget(m jetstream.Msg) (string, bool) {
-	var cmd ReindexCommand
+	var cmd changes.ReindexCommand
 	err := json.Unmarshal(m.Data(), &cmd)
 	if err == nil {
 		if ix := c.cfg.Index(cmd.Index); ix == nil || !ix.Enabled {

@@ -249,7 +249,7 @@ func (h *harness) queryStrings(t testing.TB, sql string, args ...any) []string {
 // publishReindex queues a reindex command as the status service would.
 func (h *harness) publishReindex(t testing.TB, index string) {
 	t.Helper()
-	data, _ := json.Marshal(ReindexCommand{Index: index})
+	data, _ := json.Marshal(changes.ReindexCommand{Index: index})
 	if _, err := h.JS.Publish(context.Background(), h.Names.ControlSubject("reindex"), data); err != nil {
 		t.Fatalf("publish reindex %s: %v", index, err)
 	}
