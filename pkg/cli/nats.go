@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flusso-go/flusso/pkg/config"
+	"github.com/flusso-go/flusso/pkg/natsembed"
 	"github.com/nats-io/nats.go"
 )
 
@@ -20,11 +21,16 @@ func DefaultInstance(service string) string {
 	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
-// ConnectNATS connects to the external NATS of cfg ([nats] url, credentials
-// and TLS files), reconnecting forever and logging disconnections.
+// ConnectNATS connects to the NATS of cfg ([nats] url, credentials and TLS
+// files), reconnecting forever and logging disconnections. Without a URL it
+// connects to the embedded server of a `flusso run` on the same data
+// folder.
 func ConnectNATS(cfg *config.Config, name string, log *slog.Logger) (*nats.Conn, error) {
-	if cfg.NATS.URL == "" {
-		return nil, fmt.Errorf("no NATS URL: %s needs an external NATS server with JetStream (nats.url, --nats-url or FLUSSO_NATS_URL)", name)
+	url := cfg.NATS.URL
+	if url == "" {
+		if url = natsembed.ReadURL(cfg.NATS.DataDir); url == "" {
+			return nil, fmt.Errorf("no NATS URL: %s needs a NATS server with JetStream: set nats.url (--nats-url, FLUSSO_NATS_URL), or start `flusso run`, whose embedded server it finds in nats.data_dir (%s)", name, cfg.NATS.DataDir)
+		}
 	}
 	opts := []nats.Option{
 		nats.Name(name),
@@ -46,9 +52,9 @@ func ConnectNATS(cfg *config.Config, name string, log *slog.Logger) (*nats.Conn,
 	if cfg.NATS.TLSCertFile != "" || cfg.NATS.TLSKeyFile != "" {
 		opts = append(opts, nats.ClientCert(cfg.NATS.TLSCertFile, cfg.NATS.TLSKeyFile))
 	}
-	nc, err := nats.Connect(cfg.NATS.URL, opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("nats %s: %w", cfg.NATS.URL, err)
+		return nil, fmt.Errorf("nats %s: %w", url, err)
 	}
 	return nc, nil
 }

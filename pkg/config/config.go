@@ -209,6 +209,7 @@ type NATS struct {
 	TLSCertFile     string   `json:"tls_cert_file,omitempty"`
 	TLSKeyFile      string   `json:"tls_key_file,omitempty"`
 	DataDir         string   `json:"data_dir"`
+	Listen          string   `json:"listen"`
 	StreamReplicas  int      `json:"stream_replicas"`
 	MaxAge          Duration `json:"max_age"`
 	MaxBytes        int64    `json:"max_bytes"`

@@ -114,6 +114,7 @@ func Settings() []Setting {
 		stringSetting("nats.tls_cert_file", "", "Client certificate file for NATS mutual TLS.", func(c *Config, v string) { c.NATS.TLSCertFile = v }),
 		stringSetting("nats.tls_key_file", "", "Client key file for NATS mutual TLS.", func(c *Config, v string) { c.NATS.TLSKeyFile = v }),
 		stringSetting("nats.data_dir", "flusso-data", "Storage folder of the embedded NATS server.", func(c *Config, v string) { c.NATS.DataDir = v }),
+		stringSetting("nats.listen", "127.0.0.1:0", "Address of the embedded NATS server; port 0 picks a free one, which the other flusso commands find in the data folder.", func(c *Config, v string) { c.NATS.Listen = v }),
 		intSetting("nats.stream_replicas", 1, 1, "Replicas of each JetStream stream (1, 3 or 5 in a cluster).", func(c *Config, v int64) { c.NATS.StreamReplicas = int(v) }),
 		durationSetting("nats.max_age", "168h", "How long the streams keep messages; 0 keeps them until consumed limits apply.", func(c *Config, v Duration) { c.NATS.MaxAge = v }),
 		intSetting("nats.max_bytes", -1, -1, "Size limit of each stream in bytes; -1 is unlimited. When full, capture waits instead of dropping changes.", func(c *Config, v int64) { c.NATS.MaxBytes = v }),

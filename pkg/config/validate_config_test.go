@@ -396,7 +396,7 @@ func TestValidateConfigDefaults(t *testing.T) {
 	validateEqual(t, "source type", cfg.Source.Type, "postgres")
 	validateEqual(t, "manage_publication", cfg.Source.ManagePublication, true)
 	validateEqual(t, "server", cfg.Server, Server{PublicAddress: "127.0.0.1:9464", PrivateAddress: "127.0.0.1:9465"})
-	validateEqual(t, "nats", cfg.NATS, NATS{DataDir: "flusso-data", StreamReplicas: 1, MaxAge: Duration(168 * time.Hour), MaxBytes: -1, DuplicateWindow: Duration(2 * time.Minute)})
+	validateEqual(t, "nats", cfg.NATS, NATS{DataDir: "flusso-data", Listen: "127.0.0.1:0", StreamReplicas: 1, MaxAge: Duration(168 * time.Hour), MaxBytes: -1, DuplicateWindow: Duration(2 * time.Minute)})
 	validateEqual(t, "capture", cfg.Capture, Capture{Slot: "flusso", Publication: "flusso", LagInterval: Duration(10 * time.Second), PublishWindow: 4096, BackfillChunk: 5000, StandbyRetry: Duration(5 * time.Second)})
 	validateEqual(t, "indexer", cfg.Indexer, Indexer{BatchSize: 500, BatchWait: Duration(250 * time.Millisecond), Concurrency: 2, AckWait: Duration(60 * time.Second), MaxAckPending: 10000, MaxDeliver: -1})
 	validateEqual(t, "pipeline defaults to the slot", cfg.Pipeline(), "flusso")

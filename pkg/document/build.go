@@ -39,6 +39,7 @@ type Builder struct {
 	sql     string
 	params  []any // the schema's values (filters, defaults, constants), after the key arrays
 	keyCols []string
+	root    config.TableRef
 }
 
 // New plans the statement of an index from its schema and the catalog.
@@ -54,7 +55,7 @@ func New(ctx context.Context, index string, s *config.Schema, cat *catalog.Catal
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", index, err)
 	}
-	return &Builder{index: index, sql: sql, params: p.params, keyCols: keyCols}, nil
+	return &Builder{index: index, sql: sql, params: p.params, keyCols: keyCols, root: s.Table}, nil
 }
 
 // ConfigureConn applies the session settings the build statements want to a
@@ -914,4 +915,43 @@ func (p *planner) filters(fs []config.Filter, s scope, what string) (string, err
 		}
 	}
 	return "(" + strings.Join(parts, " AND ") + ")", nil
+}
+
+// BuildAll builds the document of every row of the root table, in batches
+// of batch keys: what a fresh backfill would write. It holds every key in
+// memory, so it suits checks and tests rather than seeding an index.
+func (b *Builder) BuildAll(ctx context.Context, q Querier, batch int, emit func(Doc) error) error {
+	cols := make([]string, len(b.keyCols))
+	for i, k := range b.keyCols {
+		cols[i] = pgx.Identifier{k}.Sanitize() + "::text"
+	}
+	rows, err := q.Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+pgx.Identifier{b.root.Schema, b.root.Name}.Sanitize())
+	if err != nil {
+		return fmt.Errorf("index %s: keys: %w", b.index, err)
+	}
+	var keys [][]string
+	for rows.Next() {
+		k := make([]string, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range k {
+			ptrs[i] = &k[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			rows.Close()
+			return fmt.Errorf("index %s: keys: %w", b.index, err)
+		}
+		keys = append(keys, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("index %s: keys: %w", b.index, err)
+	}
+	for len(keys) > 0 {
+		n := min(max(batch, 1), len(keys))
+		if err := b.Build(ctx, q, keys[:n], emit); err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/flusso-go/flusso/pkg/sink"
 	"github.com/flusso-go/flusso/pkg/sink/memory"
 	"github.com/flusso-go/flusso/services/capture"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -218,29 +217,8 @@ func (h *harness) Oracle(t testing.TB) map[string]map[string]json.RawMessage {
 		if err != nil {
 			t.Fatalf("oracle %s: %v", c.Name, err)
 		}
-		cols := make([]string, len(b.KeyColumns()))
-		for i, k := range b.KeyColumns() {
-			cols[i] = pgx.Identifier{k}.Sanitize() + "::text"
-		}
-		rows, err := h.Pool.Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+pgx.Identifier{c.Schema.Table.Schema, c.Schema.Table.Name}.Sanitize())
-		if err != nil {
-			t.Fatalf("oracle %s: %v", c.Name, err)
-		}
-		var keys [][]string
-		for rows.Next() {
-			k := make([]string, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range k {
-				ptrs[i] = &k[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			keys = append(keys, k)
-		}
-		rows.Close()
 		docs := map[string]json.RawMessage{}
-		if err := b.Build(ctx, h.Pool, keys, func(d document.Doc) error {
+		if err := b.BuildAll(ctx, h.Pool, 1000, func(d document.Doc) error {
 			if d.Source != nil {
 				docs[d.ID] = d.Source
 			}

@@ -21,9 +21,7 @@ import (
 
 	"github.com/flusso-go/flusso/pkg/cli"
 	"github.com/flusso-go/flusso/pkg/config"
-	"github.com/flusso-go/flusso/pkg/sink"
-	"github.com/flusso-go/flusso/pkg/sink/opensearch"
-	"github.com/flusso-go/flusso/pkg/sink/stdout"
+	"github.com/flusso-go/flusso/pkg/sink/sinks"
 	"github.com/flusso-go/flusso/services/indexer"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/pflag"
@@ -71,32 +69,6 @@ func run(ctx context.Context, args []string, out, stderr io.Writer) int {
 	return 0
 }
 
-// buildSinks makes the configured sinks. Documents go to stdout (out) for a
-// stdout sink; an opensearch sink resolves its secrets from the process
-// environment and logs through log.
-func buildSinks(cfg *config.Config, out io.Writer, log *slog.Logger) ([]sink.Sink, error) {
-	var sinks []sink.Sink
-	for _, sc := range cfg.Sinks {
-		switch sc.Type {
-		case config.SinkStdout:
-			pretty := sc.Stdout != nil && sc.Stdout.Pretty
-			sinks = append(sinks, stdout.New(sc.Name, out, pretty))
-		case config.SinkOpenSearch:
-			s, err := opensearch.New(cfg, sc, os.LookupEnv, log)
-			if err != nil {
-				return nil, err
-			}
-			sinks = append(sinks, s)
-		default:
-			return nil, fmt.Errorf("sink %s: unknown type %q", sc.Name, sc.Type)
-		}
-	}
-	if len(sinks) == 0 {
-		return nil, errors.New("no sink configured")
-	}
-	return sinks, nil
-}
-
 // serve loads the config, connects to NATS and indexes until ctx ends.
 func serve(ctx context.Context, log *slog.Logger, out io.Writer, path string, flags map[string]string, instance string) error {
 	cfg, diags := config.Load(path, config.Options{Flags: flags})
@@ -106,17 +78,11 @@ func serve(ctx context.Context, log *slog.Logger, out io.Writer, path string, fl
 	for _, d := range diags {
 		log.Warn("config", "diagnostic", d.String())
 	}
-	sinks, err := buildSinks(cfg, out, log)
+	built, err := sinks.Build(cfg, out, os.LookupEnv, log)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, s := range sinks {
-			if err := s.Close(); err != nil {
-				log.Warn("close sink", "sink", s.Name(), "err", err)
-			}
-		}
-	}()
+	defer sinks.Close(built, log)
 	nc, err := cli.ConnectNATS(cfg, "flusso-indexer "+instance, log)
 	if err != nil {
 		return err
@@ -126,7 +92,7 @@ func serve(ctx context.Context, log *slog.Logger, out io.Writer, path string, fl
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
-	ix, err := indexer.New(ctx, indexer.Options{Config: cfg, JetStream: js, Sinks: sinks, Logger: log, Instance: instance})
+	ix, err := indexer.New(ctx, indexer.Options{Config: cfg, JetStream: js, Sinks: built, Logger: log, Instance: instance})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -134,7 +100,7 @@ func serve(ctx context.Context, log *slog.Logger, out io.Writer, path string, fl
 		return err
 	}
 	defer ix.Close()
-	log.Info("indexer starting", "instance", instance, "pipeline", cfg.Pipeline(), "sinks", len(sinks))
+	log.Info("indexer starting", "instance", instance, "pipeline", cfg.Pipeline(), "sinks", len(built))
 	if err := ix.Run(ctx); err != nil {
 		return err
 	}

@@ -71,24 +71,6 @@ func run(ctx context.Context, args []string, stderr io.Writer, env config.Lookup
 	return 0
 }
 
-// credentials resolves the private surface's credentials; all empty makes
-// the server generate a token.
-func credentials(cfg *config.Config, env config.LookupEnv) (token, username, password string, err error) {
-	if token, _, err = cfg.Status.Token.ResolveOptional(env); err != nil {
-		return "", "", "", err
-	}
-	if username, _, err = cfg.Status.Username.ResolveOptional(env); err != nil {
-		return "", "", "", err
-	}
-	if password, _, err = cfg.Status.Password.ResolveOptional(env); err != nil {
-		return "", "", "", err
-	}
-	if (username == "") != (password == "") {
-		return "", "", "", errors.New("status.username and status.password go together: one of them is empty")
-	}
-	return token, username, password, nil
-}
-
 // serve loads the config, connects to NATS, binds both surfaces and runs
 // until ctx ends.
 func serve(ctx context.Context, log *slog.Logger, path string, flags map[string]string, instance string, env config.LookupEnv) error {
@@ -99,7 +81,7 @@ func serve(ctx context.Context, log *slog.Logger, path string, flags map[string]
 	for _, d := range diags {
 		log.Warn("config", "diagnostic", d.String())
 	}
-	token, username, password, err := credentials(cfg, env)
+	token, username, password, err := status.Credentials(cfg, env)
 	if err != nil {
 		return err
 	}
