@@ -657,7 +657,8 @@ func (l *tomlLoader) loadSchema(ix *Index, readFile func(string) ([]byte, error)
 
 // crossChecks are the rules spanning several parts of the file.
 func (l *tomlLoader) crossChecks(cfg *Config) {
-	if cfg.Server.PublicAddress != "" && cfg.Server.PublicAddress == cfg.Server.PrivateAddress {
+	// Port 0 asks the kernel for a free port: two such addresses differ.
+	if a := cfg.Server.PublicAddress; a != "" && a == cfg.Server.PrivateAddress && !strings.HasSuffix(a, ":0") {
 		l.errorf("server", "public_address and private_address are both %s: the private surface needs its own address", cfg.Server.PublicAddress)
 	}
 	if st := cfg.Status; st.Username.IsZero() != st.Password.IsZero() {

@@ -546,3 +546,9 @@ func TestValidateSettingsPrecedence(t *testing.T) {
 		})
 	}
 }
+
+// Port 0 on both surfaces asks for two free ports: not the same address.
+func TestValidateConfigFreePorts(t *testing.T) {
+	cfg := validateLoadOK(t, validateConfig("", "[server]\npublic_address = \"127.0.0.1:0\"\nprivate_address = \"127.0.0.1:0\"\n"), nil, nil)
+	validateEqual(t, "server", cfg.Server, Server{PublicAddress: "127.0.0.1:0", PrivateAddress: "127.0.0.1:0"})
+}
