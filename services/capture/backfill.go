@@ -83,7 +83,7 @@ func (c *Capture) request(ctx context.Context, st *stateStore, ix *config.Index,
 		if err != nil {
 			return nil, err
 		}
-		next := IndexState{Index: ix.Name, Hash: hash, Generation: 1, State: statePending, Reason: reason, RequestedAt: time.Now().UTC()}
+		next := IndexState{Index: ix.Name, Hash: hash, Generation: 1, State: statePending, Reason: reason, RequestedAt: time.Now().UTC(), Sinks: c.sinkStores()}
 		if prev != nil {
 			next.Generation = prev.Generation + 1
 			next.Serving = prev.Serving

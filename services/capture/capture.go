@@ -49,6 +49,7 @@ type Capture struct {
 	events   *events.Publisher
 	instance string
 	connURL  string // the resolved source URL: never log it
+	env      config.LookupEnv
 
 	pool     *pgxpool.Pool
 	cat      *catalog.Catalog
@@ -70,7 +71,7 @@ func New(ctx context.Context, o Options) (*Capture, error) {
 	}
 	c := &Capture{
 		cfg: cfg, js: o.JetStream, log: log.With("service", "capture"), names: changes.NamesFor(cfg.Pipeline()),
-		instance: o.Instance, connURL: url, started: time.Now(),
+		instance: o.Instance, connURL: url, env: o.Env, started: time.Now(),
 	}
 	c.events = events.NewPublisher(o.JetStream, c.names, "capture", o.Instance)
 	if err := changes.EnsureStreams(ctx, o.JetStream, c.names, changes.StreamOptions{

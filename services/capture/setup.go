@@ -8,10 +8,13 @@ package capture
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -228,6 +231,8 @@ func (c *Capture) decide(ctx context.Context, d *decision, lost, slotExists, rei
 		d.reason = reasonReindex
 	case prev.Hash != hash:
 		d.reason = reasonNewSchema
+	case prev.Sinks != "" && prev.Sinks != c.sinkStores():
+		d.reason = reasonSinks
 	case prev.State == statePending:
 		// Decided, then interrupted before its tasks were planned.
 		d.reason, d.resume = prev.Reason, true
@@ -526,4 +531,26 @@ func (c *Capture) reseedAcking(ctx context.Context, m jetstream.Msg, index strin
 		}
 	}()
 	return c.reseed(ctx, []string{index}, reasonReindex)
+}
+
+// sinkStores fingerprints where documents are kept: the prefix and each
+// opensearch sink's name and URL (hashed: it may carry credentials). A
+// stdout sink keeps nothing, so adding one seeds nothing. A URL that cannot
+// be resolved here (a capture without the sinks' secrets) counts by how it
+// is configured.
+func (c *Capture) sinkStores() string {
+	var parts []string
+	for _, s := range c.cfg.Sinks {
+		if s.Type != config.SinkOpenSearch || s.OpenSearch == nil {
+			continue
+		}
+		url, err := s.OpenSearch.URL.Resolve(c.env)
+		if err != nil {
+			url = "unresolved " + s.OpenSearch.URL.String()
+		}
+		sum := sha256.Sum256([]byte(url))
+		parts = append(parts, s.Name+"="+hex.EncodeToString(sum[:4]))
+	}
+	sort.Strings(parts)
+	return "prefix=" + c.cfg.Prefix + ";" + strings.Join(parts, ";")
 }

@@ -23,7 +23,7 @@ package capture
 //	  "hash": "1f2e3d4c",           // Schema.Hash() of the generation
 //	  "generation": 3,              // OpenSearch index {prefix}users_1f2e3d4c_3
 //	  "state": "backfilling",       // pending | backfilling | seeded
-//	  "reason": "reindex",          // first run | new schema | reindex | slot lost | truncate | publication extended
+//	  "reason": "reindex",          // first run | new schema | reindex | slot lost | truncate of <tables> | publication extended | sinks changed
 //	  "snapshot_lsn": "0/1A2B3C4D", // version of the backfilled documents; every task carries it
 //	  "tasks": 12,                  // backfill tasks of this generation (0 when seeded at once)
 //	  "keys": 58211,                // root keys the tasks cover
@@ -86,6 +86,7 @@ const (
 	reasonSlotLost    = "slot lost"
 	reasonTruncate    = "truncate"
 	reasonPublication = "publication extended"
+	reasonSinks       = "sinks changed"
 )
 
 // IndexState is the value of index.<name> in the state bucket: the latest
@@ -109,6 +110,10 @@ type IndexState struct {
 	// Serving is the last seeded generation, which serves reads until this
 	// one is seeded; nil before the first.
 	Serving *Generation `json:"serving"`
+	// Sinks fingerprints the stores the generation is seeded into (the
+	// prefix and each opensearch sink's name and URL): a store added or
+	// moved since has none of its documents, so it is seeded again.
+	Sinks string `json:"sinks,omitempty"`
 }
 
 // Generation names one generation of an index.

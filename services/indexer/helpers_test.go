@@ -41,6 +41,8 @@ type harness struct {
 	cfg     func(t testing.TB, extra map[string]string) *config.Config
 	env     config.LookupEnv
 	NATSURL string
+	// Sinks are added to every config the harness makes.
+	Sinks []*config.Sink
 	// Env are environment variables the config sees besides DATABASE_URL.
 	Env map[string]string
 }
@@ -96,6 +98,7 @@ func newHarness(t testing.TB, sql string, schemas map[string]string, tomlPath st
 			if err := diags.Err(); err != nil {
 				t.Fatalf("config %s: %v", tomlPath, err)
 			}
+			cfg.Sinks = append(cfg.Sinks, h.Sinks...)
 			return cfg
 		}
 		var toml strings.Builder
@@ -115,6 +118,7 @@ func newHarness(t testing.TB, sql string, schemas map[string]string, tomlPath st
 		if err := diags.Err(); err != nil {
 			t.Fatalf("test config:\n%s\n%v", toml.String(), err)
 		}
+		cfg.Sinks = append(cfg.Sinks, h.Sinks...)
 		return cfg
 	}
 	return h

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flusso-go/flusso/pkg/config"
 	"github.com/flusso-go/flusso/pkg/opensearchtest"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -283,4 +284,39 @@ func TestOpenSearchRejectStop(t *testing.T) {
 	if n := h.dlqCount(t); n != 0 {
 		t.Errorf("%d dead letters under stop", n)
 	}
+}
+
+// A second OpenSearch sink added to a seeded deployment has none of the
+// documents: the capture sees the stores changed and seeds a new
+// generation, which fills the new sink and replaces the old one's; both
+// end up serving the oracle through their aliases.
+func TestOpenSearchSinkAdded(t *testing.T) {
+	h := usersHarness(t, map[string]string{"capture.backfill_chunk": "100"})
+	first := opensearchtest.New(t)
+	h.Sinks = []*config.Sink{osSinkConfig(first.URL())}
+	c1 := h.StartCapture(t, "c1")
+	i1, _ := h.StartConfiguredIndexer(t, "i1", nil)
+	h.waitConvergedOS(t, 60*time.Second, "the first sink", first)
+	before := h.indexState(t, "users")
+	if err := i1.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c1.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	second := opensearchtest.New(t)
+	added := osSinkConfig(second.URL())
+	added.Name = "os2"
+	h.Sinks = append(h.Sinks, added)
+	h.StartCapture(t, "c2")
+	h.StartConfiguredIndexer(t, "i2", nil)
+	waitFor(t, 60*time.Second, "a new generation seeded for the added sink", func() bool {
+		st := h.indexState(t, "users")
+		return st != nil && st.Generation > before.Generation && st.Reason == "sinks changed" && st.State == "seeded"
+	})
+	h.waitConvergedOS(t, 60*time.Second, "the added sink", second)
+	h.waitConvergedOS(t, 60*time.Second, "the first sink", first)
+	h.checkServing(t, second, "1s")
+	h.checkServing(t, first, "1s")
 }
