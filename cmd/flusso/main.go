@@ -65,6 +65,6 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
-	root.AddCommand(newCheck(), newSchema(), newEvents())
+	root.AddCommand(newCheck(), newSchema(), newEvents(), newRun(), newDLQ(), newSlot(), newStatus(), newIndexes(), newReindex(), newDemo())
 	return root
 }
