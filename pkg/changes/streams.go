@@ -130,14 +130,38 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, o Strea
 			return fmt.Errorf("stream %s: %w", cfg.Name, err)
 		}
 	}
-	_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if err := ensureBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: n.StateBucket(), Description: "flusso " + n.Pipeline + ": index state",
 		Storage: jetstream.FileStorage, Replicas: o.Replicas, History: 5,
-	})
-	if err != nil {
+	}); err != nil {
 		return fmt.Errorf("bucket %s: %w", n.StateBucket(), err)
 	}
 	return nil
+}
+
+// ensureBucket creates a key-value bucket, or updates it only when its
+// history or replicas differ, for the reason ensureStream gives.
+func ensureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig) error {
+	kv, err := js.KeyValue(ctx, want.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateKeyValue(ctx, want)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			return ensureBucket(ctx, js, want) // another service created it first
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if st.History() == int64(want.History) && st.Config().Replicas == want.Replicas {
+		return nil
+	}
+	_, err = js.UpdateKeyValue(ctx, want)
+	return err
 }
 
 // ensureStream creates a stream, or updates it only when its limits differ:
