@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flusso-go/flusso/pkg/internal/proctree"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -314,69 +315,8 @@ func (s *Server) halt() {
 	}
 	s.proc = nil
 	if !p.Stop(syscall.SIGINT, 10*time.Second) {
-		killAll(p)
+		proctree.KillTree(p.Pid(), p.Wait)
 	}
-}
-
-// killAll kills the postmaster and its children. Each child leads a process
-// group of its own (postgres calls setsid), so they are found by parent;
-// the postmaster is stopped first so that it forks none while they are
-// listed.
-func killAll(p process) {
-	pid := p.Pid()
-	_ = syscall.Kill(pid, syscall.SIGSTOP)
-	children := childrenOf(pid)
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-	for _, child := range children {
-		_ = syscall.Kill(child, syscall.SIGKILL)
-	}
-	_ = p.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for _, child := range children {
-		for running(child) && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-}
-
-// procStat reads the state and parent of a process from /proc; ok is false
-// where there is no such process, or no /proc.
-func procStat(pid int) (state string, ppid int, ok bool) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", 0, false
-	}
-	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-	i := strings.LastIndexByte(string(data), ')')
-	if i < 0 {
-		return "", 0, false
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 2 {
-		return "", 0, false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	return f[0], ppid, true
-}
-
-// childrenOf lists the processes whose parent is pid.
-func childrenOf(pid int) []int {
-	var children []int
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, path := range stats {
-		child, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
-		if _, ppid, ok := procStat(child); ok && ppid == pid {
-			children = append(children, child)
-		}
-	}
-	return children
-}
-
-// running tells whether a process exists and is no zombie: whoever
-// inherited a killed backend may never reap it.
-func running(pid int) bool {
-	state, _, ok := procStat(pid)
-	return ok && state != "Z" && state != "X"
 }
 
 // freePort returns a TCP port of 127.0.0.1 that is free now.

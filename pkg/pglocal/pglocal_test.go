@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flusso-go/flusso/pkg/internal/proctree"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -67,7 +68,7 @@ func TestStartAndStop(t *testing.T) {
 		t.Errorf("wal_level = %s, max_replication_slots = %d; want logical and at least 4", level, slots)
 	}
 	pid := s.proc.Pid()
-	children := childrenOf(pid)
+	children := proctree.Children(pid)
 	if len(children) == 0 {
 		t.Error("the postmaster has no children to check")
 	}
@@ -75,7 +76,7 @@ func TestStartAndStop(t *testing.T) {
 	s.Stop()
 	s.Stop() // a second Stop does nothing
 	for _, p := range append(children, pid) {
-		if running(p) {
+		if proctree.Running(p) {
 			t.Errorf("process %d of the server outlived Stop", p)
 		}
 	}
@@ -130,7 +131,7 @@ func TestServerDiesWithItsOwner(t *testing.T) {
 	}
 	pid, _ := strconv.Atoi(string(data))
 	deadline := time.Now().Add(15 * time.Second)
-	for running(pid) {
+	for proctree.Running(pid) {
 		if time.Now().After(deadline) {
 			syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("postgres (pid %d) outlived its killed owner", pid)

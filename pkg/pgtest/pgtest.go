@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/flusso-go/flusso/pkg/internal/childproc"
+	"github.com/flusso-go/flusso/pkg/internal/proctree"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -244,75 +245,9 @@ func (c *Cluster) halt(sig syscall.Signal) {
 	}
 	c.proc = nil
 	if sig == syscall.SIGKILL || !p.Stop(sig, 10*time.Second) {
-		killAll(p)
+		proctree.KillTree(p.Pid(), p.Wait)
 		c.killed = true
 	}
-}
-
-// killAll kills the postmaster and its children, and waits until they are
-// gone: backends left behind by a killed postmaster hold its shared memory,
-// which a new postmaster refuses to share. Each child leads a process group
-// of its own (postgres calls setsid), so a signal to the postmaster's group
-// misses them: they are found by parent. The postmaster is stopped first so
-// that it forks no child while they are listed.
-func killAll(p *childproc.Process) {
-	pid := p.Pid()
-	_ = syscall.Kill(pid, syscall.SIGSTOP)
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if state, _, ok := procStat(pid); !ok || state == "T" || state == "Z" {
-			break
-		}
-	}
-	children := childrenOf(pid)
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-	for _, child := range children {
-		_ = syscall.Kill(child, syscall.SIGKILL)
-	}
-	_ = p.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for _, child := range children {
-		for running(child) && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-}
-
-// procStat reads the state and parent of a process from /proc.
-func procStat(pid int) (state string, ppid int, ok bool) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", 0, false
-	}
-	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-	i := strings.LastIndexByte(string(data), ')')
-	if i < 0 {
-		return "", 0, false
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 2 {
-		return "", 0, false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	return f[0], ppid, true
-}
-
-func childrenOf(pid int) []int {
-	var children []int
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, path := range stats {
-		child, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
-		if _, ppid, ok := procStat(child); ok && ppid == pid {
-			children = append(children, child)
-		}
-	}
-	return children
-}
-
-// running tells whether a process exists and is no zombie: a zombie holds no
-// memory, and whoever inherited it may never reap it.
-func running(pid int) bool {
-	state, _, ok := procStat(pid)
-	return ok && state != "Z" && state != "X"
 }
 
 // baseDir is where clusters live: $FLUSSO_PGTEST_DIR, else /dev/shm, whose
