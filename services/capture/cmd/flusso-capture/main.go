@@ -4,12 +4,12 @@
 // composition root of the service: flags and environment, logging, the NATS
 // connection and process signals; the capture itself is package capture.
 //
-// Exit codes: 0 after a clean shutdown (SIGTERM or SIGINT), 1 on any error.
+// Exit codes: 0 after a clean shutdown (SIGTERM or SIGINT), 1 on any error,
+// 2 on a usage error.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,7 +22,6 @@ import (
 	"github.com/flusso-go/flusso/pkg/config"
 	"github.com/flusso-go/flusso/services/capture"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/spf13/pflag"
 )
 
 func main() {
@@ -32,35 +31,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("flusso-capture", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := cli.ConfigFlag(fs)
-	settings := cli.SettingFlags(fs)
-	logger := cli.LogFlags(fs)
-	instance := fs.String("instance", cli.DefaultInstance("capture"), "name of this capture in events (env FLUSSO_INSTANCE)")
-	if v, ok := os.LookupEnv("FLUSSO_INSTANCE"); ok {
-		*instance = v
+	svc, code := cli.ParseService("flusso-capture", "capture", "Streams the source's row changes into NATS JetStream.", args, stderr, nil)
+	if svc == nil {
+		return code
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: flusso-capture [flags]\n\nStreams the source's row changes into NATS JetStream.\n\n%s", fs.FlagUsages())
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "flusso-capture:", err)
-		return 1
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "flusso-capture: unexpected arguments %q\n", fs.Args())
-		return 1
-	}
-	log, err := logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "flusso-capture:", err)
-		return 1
-	}
-	if err := serve(ctx, log, *configPath, settings(), *instance); err != nil {
+	log := svc.Log
+	if err := serve(ctx, log, svc.Config, svc.Settings, svc.Instance); err != nil {
 		log.Error("flusso-capture failed", "err", err)
 		return 1
 	}

@@ -5,12 +5,12 @@
 // NATS connection, the sinks and process signals; the indexer itself is
 // package indexer.
 //
-// Exit codes: 0 after a clean shutdown (SIGTERM or SIGINT), 1 on any error.
+// Exit codes: 0 after a clean shutdown (SIGTERM or SIGINT), 1 on any error,
+// 2 on a usage error.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,7 +24,6 @@ import (
 	"github.com/flusso-go/flusso/pkg/sink/sinks"
 	"github.com/flusso-go/flusso/services/indexer"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/spf13/pflag"
 )
 
 func main() {
@@ -34,35 +33,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, out, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("flusso-indexer", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := cli.ConfigFlag(fs)
-	settings := cli.SettingFlags(fs)
-	logger := cli.LogFlags(fs)
-	instance := fs.String("instance", cli.DefaultInstance("indexer"), "name of this indexer in events (env FLUSSO_INSTANCE)")
-	if v, ok := os.LookupEnv("FLUSSO_INSTANCE"); ok {
-		*instance = v
+	svc, code := cli.ParseService("flusso-indexer", "indexer", "Builds documents from the change stream in NATS JetStream and writes them to the sinks.", args, stderr, nil)
+	if svc == nil {
+		return code
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: flusso-indexer [flags]\n\nBuilds documents from the change stream in NATS JetStream and writes them to the sinks.\n\n%s", fs.FlagUsages())
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "flusso-indexer:", err)
-		return 1
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "flusso-indexer: unexpected arguments %q\n", fs.Args())
-		return 1
-	}
-	log, err := logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "flusso-indexer:", err)
-		return 1
-	}
-	if err := serve(ctx, log, out, *configPath, settings(), *instance); err != nil {
+	log := svc.Log
+	if err := serve(ctx, log, out, svc.Config, svc.Settings, svc.Instance); err != nil {
 		log.Error("flusso-indexer failed", "err", err)
 		return 1
 	}

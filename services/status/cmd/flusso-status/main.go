@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,7 +24,6 @@ import (
 	"github.com/flusso-go/flusso/pkg/config"
 	"github.com/flusso-go/flusso/services/status"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -36,35 +34,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer, env config.LookupEnv) int {
-	fs := pflag.NewFlagSet("flusso-status", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := cli.ConfigFlag(fs)
-	settings := cli.SettingFlags(fs)
-	logger := cli.LogFlags(fs)
-	instance := fs.String("instance", cli.DefaultInstance("status"), "name of this status service in events (env FLUSSO_INSTANCE)")
-	if v, ok := env("FLUSSO_INSTANCE"); ok {
-		*instance = v
+	svc, code := cli.ParseService("flusso-status", "status", "Folds the pipeline's events from NATS JetStream into one status and serves it over HTTP.", args, stderr, env)
+	if svc == nil {
+		return code
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: flusso-status [flags]\n\nFolds the pipeline's events from NATS JetStream into one status and serves it over HTTP.\n\n%s", fs.FlagUsages())
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "flusso-status:", err)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "flusso-status: unexpected arguments %q\n", fs.Args())
-		return 2
-	}
-	log, err := logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "flusso-status:", err)
-		return 2
-	}
-	if err := serve(ctx, log, *configPath, settings(), *instance, env); err != nil {
+	log := svc.Log
+	if err := serve(ctx, log, svc.Config, svc.Settings, svc.Instance, env); err != nil {
 		log.Error("flusso-status failed", "err", err)
 		return 1
 	}
