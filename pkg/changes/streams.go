@@ -181,6 +181,10 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return err
 	}
 	have := s.CachedInfo().Config
+	// The server reports an unset size limit as -1.
+	if want.MaxBytes == 0 {
+		want.MaxBytes = -1
+	}
 	if slices.Equal(have.Subjects, want.Subjects) && have.Description == want.Description &&
 		have.Replicas == want.Replicas && have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes &&
 		have.Duplicates == want.Duplicates && have.Discard == want.Discard && have.Retention == want.Retention {
